@@ -1,0 +1,2 @@
+// Anchor translation unit for the shared precompiled torch header (see lib/CMakeLists.txt).
+#include <torch/torch.h>

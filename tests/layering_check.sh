@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Fails when a file in lib/<layer>/ includes a header of a layer above it.
+# Order (low -> high): core config io tokenizer model lora data train eval export
+set -u
+lib=${1:?usage: layering_check.sh LIB_DIR}
+order=(core config io tokenizer model lora data train eval export)
+rank() { local i; for i in "${!order[@]}"; do [ "${order[$i]}" = "$1" ] && { echo "$i"; return; }; done; echo -1; }
+bad=0
+for dir in "$lib"/*/; do
+  layer=$(basename "$dir"); r=$(rank "$layer")
+  [ "$r" -ge 0 ] || continue
+  while IFS=: read -r file _ inc; do
+    dep=$(sed -E 's/.*#include "([a-z_]+)\/.*/\1/' <<<"$inc")
+    d=$(rank "$dep")
+    if [ "$d" -gt "$r" ] || { [ "$layer" = data ] && [ "$dep" = model ]; }; then
+      echo "layering violation: $file includes $dep/ (layer '$layer' may not depend on '$dep')"; bad=1
+    fi
+  done < <(grep -Hn '#include "[a-z_]*/' "$dir"*.h "$dir"*.cpp 2>/dev/null)
+done
+[ $bad -eq 0 ] && echo "layering ok"
+exit $bad
