@@ -61,7 +61,9 @@ std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
   m->path_ = path;
   m->size_ = static_cast<size_t>(st.st_size);
   if (m->size_ > 0) {
-    void* p = ::mmap(nullptr, m->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    // Private + writable = copy-on-write: tensors viewing the mapping may be modified in place without
+    // touching the file (only the pages written are copied).
+    void* p = ::mmap(nullptr, m->size_, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {
       int e = errno;
       ::close(fd);

@@ -14,7 +14,7 @@ std::string read_text_file(const std::string& path);  // throws Error (exit 2) n
 std::string join_path(const std::string& a, const std::string& b);
 std::string parent_dir(const std::string& path);
 
-// A read-only memory map of a whole file. Shared ownership ties tensor lifetimes to the mapping.
+// A private (copy-on-write) memory map of a whole file; the file itself is never modified. Shared ownership ties tensor lifetimes to the mapping.
 class MappedFile {
  public:
   static std::shared_ptr<const MappedFile> open(const std::string& path);

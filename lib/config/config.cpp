@@ -1,0 +1,278 @@
+#include "config/config.h"
+
+#include <cmath>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/strings.h"
+
+namespace loratune {
+namespace {
+using json = nlohmann::json;
+
+// One config key: how to read, write and check it. `where` names the source for error messages.
+struct Field {
+  std::string key;  // section.name
+  std::string type; // string | int | float | bool | list
+  std::string doc;
+  std::function<json(const Config&)> get;
+  std::function<void(Config&, const json&, const std::string& where)> set;
+  std::function<void(const Config&)> check;  // may be empty
+};
+
+[[noreturn]] void type_error(const std::string& where, const std::string& key, const std::string& want,
+                             const json& got) {
+  fail_input(where + ": key '" + key + "' must be " + want + ", got " + got.dump(),
+             "fix the value in " + where);
+}
+
+
+template <class S, class T>
+Field make_field(std::string key, S Config::*sec, T S::*mem, std::string doc,
+                 std::function<void(const T&, const std::string&)> check = {}) {
+  Field f;
+  f.key = key;
+  f.doc = std::move(doc);
+  f.get = [sec, mem](const Config& c) { return json((c.*sec).*mem); };
+  if constexpr (std::is_same_v<T, std::string>) {
+    f.type = "string";
+    f.set = [sec, mem, key](Config& c, const json& v, const std::string& where) {
+      if (!v.is_string()) type_error(where, key, "a string", v);
+      (c.*sec).*mem = v.get<std::string>();
+    };
+  } else if constexpr (std::is_same_v<T, bool>) {
+    f.type = "bool";
+    f.set = [sec, mem, key](Config& c, const json& v, const std::string& where) {
+      if (!v.is_boolean()) type_error(where, key, "true or false", v);
+      (c.*sec).*mem = v.get<bool>();
+    };
+  } else if constexpr (std::is_same_v<T, int64_t>) {
+    f.type = "int";
+    f.set = [sec, mem, key](Config& c, const json& v, const std::string& where) {
+      if (!v.is_number_integer()) type_error(where, key, "an integer", v);
+      (c.*sec).*mem = v.get<int64_t>();
+    };
+  } else if constexpr (std::is_same_v<T, double>) {
+    f.type = "float";
+    f.set = [sec, mem, key](Config& c, const json& v, const std::string& where) {
+      if (!v.is_number()) type_error(where, key, "a number", v);
+      (c.*sec).*mem = v.get<double>();
+    };
+  } else {
+    static_assert(std::is_same_v<T, std::vector<std::string>>, "unsupported config field type");
+    f.type = "list";
+    f.set = [sec, mem, key](Config& c, const json& v, const std::string& where) {
+      if (!v.is_array()) type_error(where, key, "a list of strings", v);
+      std::vector<std::string> out;
+      for (const auto& e : v) {
+        if (!e.is_string()) type_error(where, key, "a list of strings", v);
+        out.push_back(e.get<std::string>());
+      }
+      (c.*sec).*mem = out;
+    };
+  }
+  if (check) f.check = [sec, mem, check, key](const Config& c) { check((c.*sec).*mem, key); };
+  return f;
+}
+
+void one_of(const std::string& v, const std::string& key, const std::vector<std::string>& choices) {
+  for (const auto& c : choices)
+    if (v == c) return;
+  fail_input("config key '" + key + "': '" + v + "' is not one of " + join(choices, ", ") +
+             did_you_mean(v, choices));
+}
+
+const std::vector<Field>& fields() {
+  static const std::vector<Field> table = [] {
+    std::vector<Field> t;
+    t.push_back(make_field<ModelConfig, std::string>("model.path", &Config::model, &ModelConfig::path,
+        "Hugging Face model directory (config.json, *.safetensors, tokenizer.model)."));
+    t.push_back(make_field<ModelConfig, std::string>("model.dtype", &Config::model, &ModelConfig::dtype,
+        "Compute dtype of the frozen weights: auto (bf16 where the hardware is fast at it, else fp32), fp32, bf16, fp16.",
+        [](const std::string& v, const std::string& k) { one_of(v, k, {"auto", "fp32", "bf16", "fp16"}); }));
+    t.push_back(make_field<ModelConfig, std::string>("model.device", &Config::model, &ModelConfig::device,
+        "auto (CUDA when available), cpu, cuda or cuda:N.",
+        [](const std::string& v, const std::string& k) {
+          static const std::regex re("auto|cpu|cuda(:[0-9]+)?");
+          if (!std::regex_match(v, re))
+            fail_input("config key '" + k + "': '" + v + "' is not a device", "use auto, cpu, cuda or cuda:N");
+        }));
+    t.push_back(make_field<RuntimeConfig, int64_t>("runtime.threads", &Config::runtime, &RuntimeConfig::threads,
+        "CPU threads for compute; 0 = all cores.",
+        [](const int64_t& v, const std::string& k) {
+          if (v < 0) fail_input("config key '" + k + "' must be >= 0, got " + std::to_string(v));
+        }));
+    t.push_back(make_field<RuntimeConfig, int64_t>("runtime.seed", &Config::runtime, &RuntimeConfig::seed,
+        "Seed for everything random (weight init, sampling, shuffling)."));
+    t.push_back(make_field<RuntimeConfig, std::string>("runtime.log_level", &Config::runtime, &RuntimeConfig::log_level,
+        "Log verbosity on stderr: debug, info, warn, error, quiet.",
+        [](const std::string& v, const std::string& k) { one_of(v, k, {"debug", "info", "warn", "error", "quiet"}); }));
+    t.push_back(make_field<GenerateConfig, int64_t>("generate.max_new_tokens", &Config::generate, &GenerateConfig::max_new_tokens,
+        "Maximum number of tokens to generate.",
+        [](const int64_t& v, const std::string& k) {
+          if (v < 0) fail_input("config key '" + k + "' must be >= 0, got " + std::to_string(v));
+        }));
+    t.push_back(make_field<GenerateConfig, double>("generate.temperature", &Config::generate, &GenerateConfig::temperature,
+        "Sampling temperature; 0 = greedy (deterministic).",
+        [](const double& v, const std::string& k) {
+          if (!(v >= 0) || !std::isfinite(v)) fail_input("config key '" + k + "' must be >= 0");
+        }));
+    t.push_back(make_field<GenerateConfig, int64_t>("generate.top_k", &Config::generate, &GenerateConfig::top_k,
+        "Sample only from the k most likely tokens; 0 = off.",
+        [](const int64_t& v, const std::string& k) {
+          if (v < 0) fail_input("config key '" + k + "' must be >= 0, got " + std::to_string(v));
+        }));
+    t.push_back(make_field<GenerateConfig, double>("generate.top_p", &Config::generate, &GenerateConfig::top_p,
+        "Nucleus sampling: smallest set of tokens with cumulative probability >= p; 1 = off.",
+        [](const double& v, const std::string& k) {
+          if (!(v > 0 && v <= 1)) fail_input("config key '" + k + "' must be in (0, 1]");
+        }));
+    t.push_back(make_field<GenerateConfig, std::vector<std::string>>("generate.stop", &Config::generate, &GenerateConfig::stop,
+        "Stop strings: generation ends when the output contains one (EOS always stops)."));
+    return t;
+  }();
+  return table;
+}
+
+const Field* find_field(const std::string& key) {
+  for (const auto& f : fields())
+    if (f.key == key) return &f;
+  return nullptr;
+}
+
+std::vector<std::string> sections() {
+  std::vector<std::string> out;
+  for (const auto& f : fields()) {
+    auto s = f.key.substr(0, f.key.find('.'));
+    if (out.empty() || out.back() != s) out.push_back(s);
+  }
+  return out;
+}
+
+const Field& require_field(const std::string& key, const std::string& where) {
+  if (const Field* f = find_field(key)) return *f;
+  auto sec = key.substr(0, key.find('.'));
+  auto secs = sections();
+  bool known_section = std::find(secs.begin(), secs.end(), sec) != secs.end();
+  if (!known_section)
+    fail_input(where + ": unknown config section '" + sec + "'" + did_you_mean(sec, secs),
+               "sections are: " + join(secs, ", ") + " (see `loratune config --schema`)");
+  fail_input(where + ": unknown config key '" + key + "'" + did_you_mean(key, config_keys()),
+             "see `loratune config --schema` for every key");
+}
+
+json parse_scalar(const Field& f, const std::string& text, const std::string& where) {
+  auto bad = [&](const std::string& want) -> json {
+    fail_input(where + ": key '" + f.key + "' must be " + want + ", got '" + text + "'");
+  };
+  if (f.type == "string") return json(text);
+  if (f.type == "bool") {
+    if (text == "true" || text == "1" || text == "yes") return json(true);
+    if (text == "false" || text == "0" || text == "no") return json(false);
+    return bad("true or false");
+  }
+  if (f.type == "int") {
+    try {
+      size_t pos = 0;
+      long long v = std::stoll(text, &pos);
+      if (pos != text.size()) return bad("an integer");
+      return json(static_cast<int64_t>(v));
+    } catch (const std::exception&) {
+      return bad("an integer");
+    }
+  }
+  if (f.type == "float") {
+    try {
+      size_t pos = 0;
+      double v = std::stod(text, &pos);
+      if (pos != text.size()) return bad("a number");
+      return json(v);
+    } catch (const std::exception&) {
+      return bad("a number");
+    }
+  }
+  // list: JSON array or comma-separated
+  if (!text.empty() && text.front() == '[') {
+    auto j = json::parse(text, nullptr, false);
+    if (j.is_discarded()) return bad("a JSON list or comma-separated values");
+    return j;
+  }
+  json arr = json::array();
+  if (!text.empty())
+    for (const auto& part : split(text, ',')) arr.push_back(trim(part));
+  return arr;
+}
+}  // namespace
+
+void apply_config_json(Config& cfg, const std::string& json_text, const std::string& source) {
+  json doc;
+  try {
+    doc = json::parse(json_text);
+  } catch (const json::parse_error& e) {
+    fail_input(source + ": invalid JSON: " + e.what(), "fix the syntax (comments are not allowed in JSON)");
+  }
+  if (!doc.is_object()) fail_input(source + ": the config must be a JSON object of sections");
+  for (auto& [sec, body] : doc.items()) {
+    if (!body.is_object()) {
+      auto secs = sections();
+      if (std::find(secs.begin(), secs.end(), sec) == secs.end())
+        require_field(sec + ".", source);  // throws unknown section
+      fail_input(source + ": section '" + sec + "' must be an object of keys");
+    }
+    for (auto& [key, value] : body.items()) {
+      const Field& f = require_field(sec + "." + key, source);
+      f.set(cfg, value, source);
+    }
+  }
+}
+
+void apply_config_file(Config& cfg, const std::string& path) {
+  if (!path_exists(path)) fail_input(path + ": config file not found", "check the --config path");
+  apply_config_json(cfg, read_text_file(path), path);
+}
+
+void apply_override(Config& cfg, const std::string& assignment, const std::string& source) {
+  auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    fail_input(source + " '" + assignment + "': expected section.key=value", "e.g. --set generate.top_k=40");
+  std::string key = trim(assignment.substr(0, eq));
+  std::string value = assignment.substr(eq + 1);
+  std::string where = source + " " + key;
+  const Field& f = require_field(key, source + " '" + assignment + "'");
+  f.set(cfg, parse_scalar(f, value, where), where);
+}
+
+void validate_config(const Config& cfg) {
+  for (const auto& f : fields())
+    if (f.check) f.check(cfg);
+}
+
+std::string config_to_json(const Config& cfg, int indent) {
+  json doc = json::object();
+  for (const auto& f : fields()) {
+    auto dot = f.key.find('.');
+    doc[f.key.substr(0, dot)][f.key.substr(dot + 1)] = f.get(cfg);
+  }
+  return doc.dump(indent);
+}
+
+std::string config_reference_markdown() {
+  Config defaults;
+  std::ostringstream out;
+  out << "| key | type | default | meaning |\n|---|---|---|---|\n";
+  for (const auto& f : fields())
+    out << "| `" << f.key << "` | " << f.type << " | `" << f.get(defaults).dump() << "` | " << f.doc << " |\n";
+  return out.str();
+}
+
+std::vector<std::string> config_keys() {
+  std::vector<std::string> keys;
+  for (const auto& f : fields()) keys.push_back(f.key);
+  return keys;
+}
+
+}  // namespace loratune

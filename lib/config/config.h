@@ -1,0 +1,56 @@
+// Typed configuration for every subcommand: structs with defaults, JSON in/out, key=value overrides and
+// validation. Precedence: command-line flags > --set overrides > --config file > defaults.
+// The field table in config.cpp is the single source for parsing, printing, validation and the
+// generated reference (`loratune config --schema`), so docs cannot drift from the code.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace loratune {
+
+// [model] which checkpoint and how to hold it.
+struct ModelConfig {
+  std::string path;            // HF-layout model directory
+  std::string dtype = "auto";  // auto | fp32 | bf16 | fp16
+  std::string device = "auto"; // auto | cpu | cuda | cuda:N
+};
+
+// [runtime] process-wide settings.
+struct RuntimeConfig {
+  int64_t threads = 0;            // 0 = all cores
+  int64_t seed = 42;              // drives init, sampling, shuffling
+  std::string log_level = "info"; // debug | info | warn | error | quiet
+};
+
+// [generate] decoding settings (also used by generation-based evaluation).
+struct GenerateConfig {
+  int64_t max_new_tokens = 128;
+  double temperature = 0.0;  // 0 = greedy
+  int64_t top_k = 0;         // 0 = off
+  double top_p = 1.0;        // 1 = off
+  std::vector<std::string> stop;  // stop strings (in addition to EOS)
+};
+
+struct Config {
+  ModelConfig model;
+  RuntimeConfig runtime;
+  GenerateConfig generate;
+};
+
+// Applies a JSON document (object of sections) onto cfg. `source` names the file in errors.
+// Unknown sections/keys and wrong types are input errors with "did you mean" suggestions.
+void apply_config_json(Config& cfg, const std::string& json_text, const std::string& source);
+// Reads FILE.json and applies it.
+void apply_config_file(Config& cfg, const std::string& path);
+// Applies "section.key=value" (the value parsed per the key's type; lists as JSON or comma-separated).
+void apply_override(Config& cfg, const std::string& assignment, const std::string& source = "--set");
+// Checks value ranges and choices; throws an input error naming the key.
+void validate_config(const Config& cfg);
+// The resolved config as JSON (feeds back into --config).
+std::string config_to_json(const Config& cfg, int indent = 2);
+// Every key: type, default, meaning (markdown table), generated from the field table.
+std::string config_reference_markdown();
+std::vector<std::string> config_keys();
+
+}  // namespace loratune

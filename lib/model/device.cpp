@@ -1,0 +1,84 @@
+#include "model/device.h"
+
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace loratune {
+
+bool cpu_has_fast_bf16() {
+  static const bool has = [] {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("flags", 0) != 0) continue;
+      std::istringstream ss(line);
+      std::string flag;
+      while (ss >> flag)
+        if (flag == "avx512_bf16" || flag == "amx_bf16") return true;
+      return false;
+    }
+    return false;
+  }();
+  return has;
+}
+
+c10::Device resolve_device(const std::string& spec) {
+  if (spec == "auto") return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+  if (spec == "cpu") return c10::Device(c10::kCPU);
+  if (spec.rfind("cuda", 0) == 0) {
+    if (!torch::cuda::is_available())
+      fail_input("--device " + spec + ": no CUDA device is available to this build of loratune",
+                 "use --device cpu, or build against a CUDA LibTorch (see README)");
+    int index = 0;
+    if (spec.size() > 4) {
+      if (spec[4] != ':') fail_input("--device " + spec + ": expected cuda or cuda:N");
+      try {
+        index = std::stoi(spec.substr(5));
+      } catch (const std::exception&) {
+        fail_input("--device " + spec + ": expected cuda or cuda:N");
+      }
+    }
+    if (index < 0 || index >= static_cast<int>(torch::cuda::device_count()))
+      fail_input("--device " + spec + ": there are " + std::to_string(torch::cuda::device_count()) + " CUDA devices");
+    return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
+  }
+  fail_input("--device '" + spec + "' is not a device", "use auto, cpu, cuda or cuda:N");
+}
+
+c10::ScalarType resolve_dtype(const std::string& spec, const c10::Device& device) {
+  if (spec == "fp32") return c10::kFloat;
+  if (spec == "bf16") return c10::kBFloat16;
+  if (spec == "fp16") {
+    if (device.is_cpu())
+      fail_input("--dtype fp16 is not supported on CPU (many fp16 CPU kernels are missing or slow)",
+                 "use --dtype bf16 or fp32 on CPU");
+    return c10::kHalf;
+  }
+  if (spec == "auto") {
+    if (device.is_cuda()) return c10::kBFloat16;
+    return cpu_has_fast_bf16() ? c10::kBFloat16 : c10::kFloat;
+  }
+  fail_input("--dtype '" + spec + "' is not a dtype", "use auto, fp32, bf16 or fp16");
+}
+
+std::string dtype_label(c10::ScalarType t) {
+  switch (t) {
+    case c10::kFloat: return "fp32";
+    case c10::kBFloat16: return "bf16";
+    case c10::kHalf: return "fp16";
+    default: return c10::toString(t);
+  }
+}
+
+void set_compute_threads(int64_t threads) {
+  int64_t n = threads > 0 ? threads : static_cast<int64_t>(sysconf(_SC_NPROCESSORS_ONLN));
+  if (n < 1) n = 1;
+  at::set_num_threads(static_cast<int>(n));
+}
+
+}  // namespace loratune

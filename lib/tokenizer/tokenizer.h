@@ -1,0 +1,98 @@
+// SentencePiece tokenizer: loading (a bare tokenizer.model or a Hugging Face model directory with its
+// special-token settings), encode/decode, vocabulary queries, a content fingerprint, and in-process
+// training of small Llama-style tokenizers. SentencePiece stays behind a pimpl: this header is
+// torch-free and SentencePiece-free.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace loratune {
+
+// The SentencePiece piece types; the numbers are the ones the model proto and GGUF's
+// tokenizer.ggml.token_type use.
+enum class PieceType { Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6 };
+
+struct SpecialTokens {
+  int bos = -1, eos = -1, pad = -1, unk = -1;  // -1 = undefined
+  std::vector<int> eos_ids;  // every id that ends generation, eos first (config.json may list several)
+  bool add_bos = true;       // tokenizer_config.json add_bos_token (Llama SentencePiece default: true)
+  bool add_eos = false;      // tokenizer_config.json add_eos_token
+};
+
+class Tokenizer {
+ public:
+  // Loads <dir>/tokenizer.model and resolves the special ids and flags from, in increasing precedence:
+  // the SentencePiece model, tokenizer_config.json (bos_token/eos_token/pad_token/unk_token as a string
+  // or {"content": ...}, add_bos_token, add_eos_token, chat_template), config.json (bos_token_id,
+  // eos_token_id as an int or a list, pad_token_id) and generation_config.json (the same keys).
+  // A JSON null means "not set here". The chat template comes from tokenizer_config.json, overridden by
+  // chat_template.json and then chat_template.jinja (the newer transformers layouts).
+  // Every problem (missing directory, only a tokenizer.json, a corrupt model, a bad key, a token that
+  // is not in the vocabulary) throws loratune::Error (exit 2) naming the file and key.
+  static Tokenizer from_model_dir(const std::string& dir);
+  // Loads a tokenizer.model alone: special ids from the model, add_bos when it has a BOS piece.
+  static Tokenizer from_file(const std::string& tokenizer_model_path);
+
+  Tokenizer(Tokenizer&&) noexcept;
+  Tokenizer& operator=(Tokenizer&&) noexcept;
+  ~Tokenizer();
+
+  // Token ids for `text`, with BOS prepended / EOS appended on request. Asking for a BOS or EOS the
+  // tokenizer does not define is an input error.
+  std::vector<int> encode(const std::string& text, bool add_bos, bool add_eos = false) const;
+  // The text of `ids`; control tokens (bos/eos/pad) are skipped. Like SentencePiece, the leading space
+  // of the first piece (the dummy prefix) is removed.
+  std::string decode(const std::vector<int>& ids) const;
+  // The text of one token, for streaming: "▁" becomes a space (including on the first token), a byte
+  // piece <0xNN> becomes that single raw byte (callers accumulate bytes until they form valid UTF-8),
+  // control pieces give "", the unknown piece gives SentencePiece's " ⁇ " surface.
+  std::string decode_piece(int id) const;
+
+  int vocab_size() const;
+  std::string piece(int id) const;
+  float score(int id) const;
+  PieceType type(int id) const;
+  int piece_to_id(const std::string& piece) const;  // the unk id (or -1 without one) when absent
+  bool has_piece(const std::string& piece) const;   // exact lookup, no unk substitution
+  bool has_byte_fallback() const;                    // all 256 byte pieces <0x00>..<0xFF> present
+  const SpecialTokens& special() const;
+  bool is_eos(int id) const;                   // id is one of special().eos_ids
+  const std::string& chat_template() const;    // "" when none
+  const std::string& fingerprint() const;      // sha256 hex of the tokenizer.model bytes
+  const std::string& model_path() const;
+  // The tokenizer.model bytes exactly as read (sha256 of them == fingerprint()), to copy the model.
+  std::string serialized_model() const;
+
+ private:
+  struct Impl;
+  explicit Tokenizer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+struct TokenizerTrainOptions {
+  std::vector<std::string> corpus_files;  // UTF-8 text, one training sentence per line
+  int vocab_size = 512;
+  std::string model_type = "bpe";  // bpe | unigram
+  bool byte_fallback = true;       // llama.cpp needs the 256 byte pieces
+  int64_t max_sentence_length = 16384;  // bytes; longer lines are skipped by SentencePiece
+  // Recorded in the model's trainer_spec, so it is part of the model bytes. Unigram training sums
+  // per-thread partial results, so its pieces and scores also depend on the thread count; the output
+  // is deterministic for a fixed value.
+  int num_threads = 1;
+  // Seeds SentencePiece's global random generator (SetRandomGeneratorSeed). With the whole corpus
+  // loaded (no sentence sampling) BPE and unigram training use no randomness, so the output does not
+  // depend on it; it is set so that any sampling SentencePiece does is reproducible too.
+  uint64_t seed = 42;
+};
+
+// Trains a SentencePiece model in-process with Llama conventions: unk=0 "<unk>", bos=1 "<s>",
+// eos=2 "</s>", no pad piece, byte fallback, split digits, character coverage 1.0, the identity
+// normalizer (text round-trips byte for byte) and a dummy prefix. The model is written atomically to
+// out_model_path. Deterministic: the same corpus and options give byte-identical models. A corpus too
+// small for vocab_size, or a vocab_size too small for the corpus's characters, is an input error that
+// states the limit SentencePiece reports.
+void train_tokenizer(const TokenizerTrainOptions& opts, const std::string& out_model_path);
+
+}  // namespace loratune

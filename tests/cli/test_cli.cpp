@@ -1,0 +1,206 @@
+// End-to-end tests of the real loratune binary: exit codes, messages, init -> generate.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+using lt_test::run_loratune;
+using lt_test::shell_quote;
+using Catch::Matchers::Contains;
+namespace fs = std::filesystem;
+
+namespace {
+const std::string kCorpus = shell_quote(lt_test::fixture("text/corpus.txt"));
+
+// One tiny model for the whole file (init takes ~1 s).
+const std::string& tiny_model() {
+  static lt_test::TempDir dir("lt-cli-model");
+  static std::string path = [] {
+    std::string p = dir.file("tiny");
+    auto r = run_loratune("init --out " + shell_quote(p) + " --corpus " + kCorpus + " --tokenizer-vocab 400 --seed 3");
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    return p;
+  }();
+  return path;
+}
+}  // namespace
+
+TEST_CASE("--version and --help", "[cli]") {
+  auto v = run_loratune("--version");
+  CHECK(v.code == 0);
+  CHECK_THAT(v.out, Contains("loratune "));
+  auto h = run_loratune("--help");
+  CHECK(h.code == 0);
+  CHECK_THAT(h.out, Contains("generate") && Contains("init") && Contains("Exit codes") && Contains("--device"));
+  auto gh = run_loratune("generate --help");
+  CHECK(gh.code == 0);
+  CHECK_THAT(gh.out, Contains("--max-new-tokens") && Contains("Examples"));
+}
+
+TEST_CASE("unknown subcommands and flags exit 2 with a suggestion", "[cli]") {
+  auto r = run_loratune("generat --model x");
+  CHECK(r.code == 2);
+  CHECK_THAT(r.err, Contains("did you mean 'generate'"));
+  auto f = run_loratune("generate --model x --max-new-token 3");
+  CHECK(f.code == 2);
+  CHECK_THAT(f.err, Contains("--max-new-tokens"));
+  auto none = run_loratune("");
+  CHECK(none.code == 2);
+}
+
+TEST_CASE("init writes an HF-layout directory atomically", "[cli][init]") {
+  const auto& dir = tiny_model();
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.model", "tokenizer_config.json",
+                        "generation_config.json", "special_tokens_map.json"})
+    CHECK(fs::exists(dir + "/" + f));
+  auto cfg = nlohmann::json::parse(lt_test::read_file(dir + "/config.json"));
+  CHECK(cfg["architectures"][0] == "LlamaForCausalLM");
+  CHECK(cfg["model_type"] == "llama");
+  CHECK(cfg["vocab_size"] == 400);
+  CHECK(cfg["torch_dtype"] == "float32");
+  SECTION("an existing output is not overwritten without --force") {
+    auto r = run_loratune("init --out " + shell_quote(dir) + " --corpus " + kCorpus);
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains("already exists") && Contains("--force"));
+  }
+  SECTION("a failed init leaves nothing behind") {
+    lt_test::TempDir tmp;
+    auto r = run_loratune("init --out " + shell_quote(tmp.file("m")) + " --corpus " + kCorpus + " --tokenizer-vocab 100000");
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains("too small"));
+    CHECK(fs::is_empty(tmp.path()));
+  }
+  SECTION("other architectures") {
+    lt_test::TempDir tmp;
+    for (const char* arch : {"qwen2", "qwen3", "mistral"}) {
+      auto out = tmp.file(arch);
+      auto r = run_loratune(std::string("init --arch ") + arch + " --out " + shell_quote(out) + " --tokenizer " +
+                            shell_quote(dir + "/tokenizer.model") + " --layers 1");
+      INFO(r.err);
+      CHECK(r.code == 0);
+      auto g = run_loratune("generate --json -n 3 --model " + shell_quote(out) + " -p hello");
+      INFO(g.err);
+      CHECK(g.code == 0);
+    }
+  }
+}
+
+TEST_CASE("generate: greedy is deterministic, global flags anywhere, JSON output", "[cli][generate]") {
+  const auto m = shell_quote(tiny_model());
+  auto a = run_loratune("generate --model " + m + " --prompt 'The licensee' -n 12 --json --device cpu --dtype fp32");
+  INFO(a.err);
+  REQUIRE(a.code == 0);
+  auto ja = nlohmann::json::parse(a.out);
+  CHECK(ja["dtype"] == "fp32");
+  CHECK(ja["device"] == "cpu");
+  CHECK(ja["generated_tokens"].get<int>() <= 12);
+  CHECK(ja["prompt_tokens"].get<int>() >= 2);
+  auto b = run_loratune("--device cpu --dtype fp32 --json generate --model " + m + " --prompt 'The licensee' -n 12");
+  REQUIRE(b.code == 0);
+  CHECK(nlohmann::json::parse(b.out)["tokens"] == ja["tokens"]);
+  SECTION("streaming text equals the JSON text") {
+    auto s = run_loratune("generate --model " + m + " --prompt 'The licensee' -n 12 --dtype fp32");
+    REQUIRE(s.code == 0);
+    CHECK(s.out == ja["text"].get<std::string>() + "\n");
+  }
+  SECTION("sampling is reproducible per seed") {
+    auto s1 = run_loratune("generate --json -m " + m + " -p 'The' -n 16 -t 1.0 --top-k 50 --seed 1");
+    auto s2 = run_loratune("generate --json -m " + m + " -p 'The' -n 16 -t 1.0 --top-k 50 --seed 1");
+    auto s3 = run_loratune("generate --json -m " + m + " -p 'The' -n 16 -t 1.0 --top-k 50 --seed 2");
+    REQUIRE(s1.code == 0);
+    CHECK(nlohmann::json::parse(s1.out)["tokens"] == nlohmann::json::parse(s2.out)["tokens"]);
+    CHECK(nlohmann::json::parse(s1.out)["tokens"] != nlohmann::json::parse(s3.out)["tokens"]);
+  }
+  SECTION("max-new-tokens 0 generates nothing") {
+    auto z = run_loratune("generate --json -m " + m + " -p 'The' -n 0");
+    REQUIRE(z.code == 0);
+    CHECK(nlohmann::json::parse(z.out)["generated_tokens"] == 0);
+  }
+}
+
+TEST_CASE("config: --print-config round trips, typos and wrong types exit 2", "[cli][config]") {
+  lt_test::TempDir tmp;
+  auto p = run_loratune("config --set generate.top_k=40 --temperature 0.5 --print-config");
+  REQUIRE(p.code == 0);
+  auto cfg = nlohmann::json::parse(p.out);
+  CHECK(cfg["generate"]["top_k"] == 40);
+  CHECK(cfg["generate"]["temperature"] == 0.5);
+  lt_test::write_file(tmp.file("c.json"), p.out);
+  auto again = run_loratune("config --config " + shell_quote(tmp.file("c.json")));
+  REQUIRE(again.code == 0);
+  CHECK(nlohmann::json::parse(again.out) == cfg);
+  SECTION("CLI flag beats --set beats file") {
+    lt_test::write_file(tmp.file("f.json"), R"({"generate": {"top_k": 5, "top_p": 0.5}})");
+    auto r = run_loratune("config --config " + shell_quote(tmp.file("f.json")) + " --set generate.top_k=7");
+    CHECK(nlohmann::json::parse(r.out)["generate"]["top_k"] == 7);
+    CHECK(nlohmann::json::parse(r.out)["generate"]["top_p"] == 0.5);
+  }
+  SECTION("typo in a config file names the file and suggests the key") {
+    lt_test::write_file(tmp.file("bad.json"), R"({"generate": {"temprature": 0.1}})");
+    auto r = run_loratune("config --config " + shell_quote(tmp.file("bad.json")));
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains("bad.json") && Contains("generate.temprature") && Contains("generate.temperature"));
+  }
+  SECTION("wrong type and bad values") {
+    lt_test::write_file(tmp.file("t.json"), R"({"generate": {"top_k": "many"}})");
+    auto r = run_loratune("config --config " + shell_quote(tmp.file("t.json")));
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains("generate.top_k") && Contains("integer"));
+    auto s = run_loratune("config --set generat.top_k=3");
+    CHECK(s.code == 2);
+    CHECK_THAT(s.err, Contains("did you mean 'generate'"));
+    auto d = run_loratune("config --dtype bf17");
+    CHECK(d.code == 2);
+    CHECK_THAT(d.err, Contains("model.dtype"));
+  }
+  SECTION("--json errors are machine readable") {
+    auto r = run_loratune("config --set nope=1 --json");
+    CHECK(r.code == 2);
+    CHECK(nlohmann::json::parse(r.out)["exit_code"] == 2);
+  }
+  SECTION("the schema lists every key") {
+    auto r = run_loratune("config --schema");
+    CHECK(r.code == 0);
+    CHECK_THAT(r.out, Contains("`generate.top_p`") && Contains("`model.device`") && Contains("`runtime.seed`"));
+  }
+}
+
+TEST_CASE("bad model inputs give exit 2 and name the file", "[cli][errors]") {
+  lt_test::TempDir tmp;
+  SECTION("missing directory") {
+    auto r = run_loratune("generate --model " + shell_quote(tmp.file("nope")) + " -p hi");
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains("nope"));
+  }
+  SECTION("corrupt safetensors") {
+    fs::copy(tiny_model(), tmp.file("m"));
+    fs::resize_file(tmp.file("m/model.safetensors"), 1000);
+    auto r = run_loratune("generate --model " + shell_quote(tmp.file("m")) + " -p hi");
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains("model.safetensors"));
+  }
+  SECTION("config.json with a typo in a required key") {
+    fs::copy(tiny_model(), tmp.file("m"));
+    auto text = lt_test::read_file(tmp.file("m/config.json"));
+    auto at = text.find("\"hidden_size\"");
+    REQUIRE(at != std::string::npos);
+    text.replace(at, 13, "\"hiden_size\"");
+    lt_test::write_file(tmp.file("m/config.json"), text);
+    auto r = run_loratune("generate --model " + shell_quote(tmp.file("m")) + " -p hi");
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains("config.json") && Contains("hidden_size"));
+  }
+  SECTION("tokenizer from another model") {
+    fs::copy(tiny_model(), tmp.file("m"));
+    auto big = tmp.file("big");
+    auto r0 = run_loratune("init --out " + shell_quote(big) + " --corpus " + kCorpus + " --tokenizer-vocab 600");
+    REQUIRE(r0.code == 0);
+    fs::copy_file(big + "/tokenizer.model", tmp.file("m/tokenizer.model"), fs::copy_options::overwrite_existing);
+    auto r = run_loratune("generate --model " + shell_quote(tmp.file("m")) + " -p hi");
+    CHECK(r.code == 2);
+    CHECK_THAT(r.err, Contains("tokenizer"));
+  }
+}
