@@ -96,6 +96,10 @@ int main(int argc, char** argv) {
       for (const auto& r : s->remaining()) extras.push_back(r);
     return report_error(g.json, 2, e.what(), suggestion_for(app, extras));
   } catch (const CLI::RequiredError& e) {
+    // A mistyped subcommand arrives as "a subcommand is required" with the word left over.
+    if (!app.remaining().empty())
+      return report_error(g.json, 2, "unknown subcommand '" + app.remaining().front() + "'",
+                          suggestion_for(app, app.remaining()));
     return report_error(g.json, 2, e.what(), "see `loratune --help`");
   } catch (const CLI::ParseError& e) {
     // Help requested on a subcommand arrives here as a CallForHelp from that subcommand.

@@ -28,7 +28,7 @@ const std::string& tiny_model() {
 }
 }  // namespace
 
-TEST_CASE("--version and --help", "[cli]") {
+TEST_CASE("version and help output", "[cli]") {
   auto v = run_loratune("--version");
   CHECK(v.code == 0);
   CHECK_THAT(v.out, Contains("loratune "));
@@ -123,7 +123,7 @@ TEST_CASE("generate: greedy is deterministic, global flags anywhere, JSON output
 
 TEST_CASE("config: --print-config round trips, typos and wrong types exit 2", "[cli][config]") {
   lt_test::TempDir tmp;
-  auto p = run_loratune("config --set generate.top_k=40 --temperature 0.5 --print-config");
+  auto p = run_loratune("config --set generate.top_k=40 --set generate.temperature=0.5 --print-config");
   REQUIRE(p.code == 0);
   auto cfg = nlohmann::json::parse(p.out);
   CHECK(cfg["generate"]["top_k"] == 40);
@@ -203,4 +203,12 @@ TEST_CASE("bad model inputs give exit 2 and name the file", "[cli][errors]") {
     CHECK(r.code == 2);
     CHECK_THAT(r.err, Contains("tokenizer"));
   }
+}
+
+TEST_CASE("README's config reference is the generated one", "[cli][docs]") {
+  auto r = run_loratune("config --schema");
+  REQUIRE(r.code == 0);
+  auto readme = lt_test::read_file(std::string(LORATUNE_SOURCE_DIR) + "/README.md");
+  INFO("regenerate the README table with `loratune config --schema`");
+  CHECK_THAT(readme, Contains(r.out));
 }
