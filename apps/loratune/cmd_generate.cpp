@@ -13,14 +13,15 @@ namespace loratune::cli {
 namespace {
 struct GenerateArgs {
   std::string prompt, prompt_file;
+  const CLI::Option* prompt_opt = nullptr;  // to tell "--prompt ''" from no --prompt
 };
 
 int run(const GlobalOptions& g, const GenerateArgs& a) {
   Config cfg = resolve_config(g);
   if (maybe_print_config(g, cfg)) return 0;
-  std::string prompt = a.prompt_file.empty() ? a.prompt : read_text_file(a.prompt_file);
-  if (a.prompt.empty() && a.prompt_file.empty())
+  if (a.prompt_opt->count() == 0 && a.prompt_file.empty())
     fail_input("generate needs a prompt", "pass --prompt TEXT or --prompt-file FILE");
+  std::string prompt = a.prompt_file.empty() ? a.prompt : read_text_file(a.prompt_file);
   std::function<void(const std::string&)> stream;
   if (!g.json) stream = [](const std::string& piece) { std::cout << piece << std::flush; };
   TextGeneration out = generate_text(cfg, prompt, stream);
@@ -57,6 +58,7 @@ void register_generate(CLI::App& app, GlobalOptions& g, Action& action) {
   auto* p = sub->add_option("--prompt,-p", a->prompt, "Prompt text");
   auto* pf = sub->add_option("--prompt-file", a->prompt_file, "Read the prompt from a file")->check(CLI::ExistingFile);
   p->excludes(pf);
+  a->prompt_opt = p;
   add_config_flag(*sub, g, "--max-new-tokens,-n", "generate.max_new_tokens", "Maximum tokens to generate");
   add_config_flag(*sub, g, "--temperature,-t", "generate.temperature", "Sampling temperature (0 = greedy)");
   add_config_flag(*sub, g, "--top-k", "generate.top_k", "Top-k sampling (0 = off)");

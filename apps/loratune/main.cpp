@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   add_global_options(app, g);
   lt::cli::Action action;
   lt::cli::register_init(app, g, action);
+  lt::cli::register_prepare(app, g, action);
   lt::cli::register_generate(app, g, action);
   lt::cli::register_config(app, g, action);
 

@@ -101,6 +101,49 @@ const std::vector<Field>& fields() {
           if (!std::regex_match(v, re))
             fail_input("config key '" + k + "': '" + v + "' is not a device", "use auto, cpu, cuda or cuda:N");
         }));
+    t.push_back(make_field<DataConfig, std::string>("data.format", &Config::data, &DataConfig::format,
+        "Record format of the inputs: auto (detected per file), text, prompt_completion, alpaca, chat, tokens.",
+        [](const std::string& v, const std::string& k) {
+          one_of(v, k, {"auto", "text", "prompt_completion", "alpaca", "chat", "tokens"});
+        }));
+    t.push_back(make_field<DataConfig, std::string>("data.text_split", &Config::data, &DataConfig::text_split,
+        "How .txt/.md files split into documents: none (one per file), blank-line, delimiter.",
+        [](const std::string& v, const std::string& k) { one_of(v, k, {"none", "blank-line", "delimiter"}); }));
+    t.push_back(make_field<DataConfig, std::string>("data.delimiter", &Config::data, &DataConfig::delimiter,
+        "The separator line between documents when data.text_split is delimiter."));
+    t.push_back(make_field<DataConfig, std::string>("data.template", &Config::data, &DataConfig::template_name,
+        "Chat template: chatml, llama2, mistral, zephyr, alpaca, plain; empty = recognised from the model's "
+        "tokenizer_config.json, else plain."));
+    t.push_back(make_field<DataConfig, bool>("data.train_on_inputs", &Config::data, &DataConfig::train_on_inputs,
+        "Train on prompts and user turns too (default: only completions / assistant turns)."));
+    t.push_back(make_field<DataConfig, int64_t>("data.seq_len", &Config::data, &DataConfig::seq_len,
+        "Tokens per training row.",
+        [](const int64_t& v, const std::string& k) {
+          if (v < 2) fail_input("config key '" + k + "' must be >= 2, got " + std::to_string(v));
+        }));
+    t.push_back(make_field<DataConfig, int64_t>("data.stride", &Config::data, &DataConfig::stride,
+        "Overlap in tokens between consecutive chunks of a long document (context only, not trained twice).",
+        [](const int64_t& v, const std::string& k) {
+          if (v < 0) fail_input("config key '" + k + "' must be >= 0, got " + std::to_string(v));
+        }));
+    t.push_back(make_field<DataConfig, std::string>("data.truncation", &Config::data, &DataConfig::truncation,
+        "Side cut from samples longer than seq_len (prompt/completion, alpaca, chat): left or right.",
+        [](const std::string& v, const std::string& k) { one_of(v, k, {"left", "right"}); }));
+    t.push_back(make_field<DataConfig, std::string>("data.pack", &Config::data, &DataConfig::pack,
+        "Pack samples into full rows: auto (when the inputs include raw text), on, off (pad).",
+        [](const std::string& v, const std::string& k) { one_of(v, k, {"auto", "on", "off"}); }));
+    t.push_back(make_field<DataConfig, double>("data.val_fraction", &Config::data, &DataConfig::val_fraction,
+        "Share of samples held out for validation, chosen by content hash (stable when data is added).",
+        [](const double& v, const std::string& k) {
+          if (!(v >= 0 && v < 1)) fail_input("config key '" + k + "' must be in [0, 1)");
+        }));
+    t.push_back(make_field<DataConfig, bool>("data.dedup", &Config::data, &DataConfig::dedup,
+        "Drop exact duplicates (after normalising whitespace and ASCII case)."));
+    t.push_back(make_field<DataConfig, std::string>("data.on_error", &Config::data, &DataConfig::on_error,
+        "Invalid records: fail (exit 2 naming file:line) or skip (counted and listed in the report).",
+        [](const std::string& v, const std::string& k) { one_of(v, k, {"fail", "skip"}); }));
+    t.push_back(make_field<DataConfig, bool>("data.strict", &Config::data, &DataConfig::strict,
+        "Turn prepare's warnings (truncation, skipped records, ...) into errors."));
     t.push_back(make_field<RuntimeConfig, int64_t>("runtime.threads", &Config::runtime, &RuntimeConfig::threads,
         "CPU threads for compute; 0 = all cores.",
         [](const int64_t& v, const std::string& k) {

@@ -32,8 +32,26 @@ struct GenerateConfig {
   std::vector<std::string> stop;  // stop strings (in addition to EOS)
 };
 
+// [data] how `prepare` turns raw material into training rows.
+struct DataConfig {
+  std::string format = "auto";      // auto | text | prompt_completion | alpaca | chat | tokens
+  std::string text_split = "none";  // .txt/.md: none (one document per file) | blank-line | delimiter
+  std::string delimiter;            // the separator line when text_split = delimiter
+  std::string template_name;        // "" = from the model's tokenizer_config.json, else plain
+  bool train_on_inputs = false;     // also train on prompts / user turns
+  int64_t seq_len = 512;
+  int64_t stride = 0;               // overlap between chunks of long documents
+  std::string truncation = "right"; // side cut from over-long prompt/completion samples: left | right
+  std::string pack = "auto";        // auto (pack raw text) | on | off
+  double val_fraction = 0.05;       // share of samples held out (by content hash)
+  bool dedup = true;                // drop exact duplicates (normalised text)
+  std::string on_error = "fail";    // fail | skip invalid records
+  bool strict = false;              // warnings become errors
+};
+
 struct Config {
   ModelConfig model;
+  DataConfig data;
   RuntimeConfig runtime;
   GenerateConfig generate;
 };

@@ -15,7 +15,10 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) {
   if (with_bias) bias = register_parameter("bias", empty_param({out}));
 }
 
-torch::Tensor LinearImpl::forward(const torch::Tensor& x) { return torch::linear(x, weight, bias); }
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  auto y = torch::linear(x, weight, bias);
+  return adapter ? adapter->apply(x, y) : y;
+}
 
 EmbeddingImpl::EmbeddingImpl(int64_t vocab, int64_t dim) {
   weight = register_parameter("weight", empty_param({vocab, dim}));

@@ -26,13 +26,23 @@ struct ForwardOptions {
   KVCache* cache = nullptr;  // when set, keys/values are appended and earlier ones attended to
 };
 
-// y = x W^T + b, W [out, in] (HF nn.Linear layout).
+// An add-on to a Linear layer (e.g. a LoRA adapter, lib/lora): gets the layer input and the frozen
+// base output and returns the layer's output.
+class LinearAdapter {
+ public:
+  virtual ~LinearAdapter() = default;
+  // x [*, in], base [*, out] -> [*, out]
+  virtual torch::Tensor apply(const torch::Tensor& x, const torch::Tensor& base) = 0;
+};
+
+// y = x W^T + b, W [out, in] (HF nn.Linear layout), plus an optional adapter.
 class LinearImpl : public torch::nn::Module {
  public:
   LinearImpl(int64_t in, int64_t out, bool bias);
   torch::Tensor forward(const torch::Tensor& x);  // [*, in] -> [*, out]
   torch::Tensor weight;  // [out, in]
   torch::Tensor bias;    // [out] or undefined
+  std::shared_ptr<LinearAdapter> adapter;  // null = plain linear layer
 };
 TORCH_MODULE(Linear);
 

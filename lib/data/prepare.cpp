@@ -1,0 +1,400 @@
+#include "data/prepare.h"
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <iomanip>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+#include <unordered_set>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/sha256.h"
+#include "core/signals.h"
+#include "core/strings.h"
+#include "data/prepared.h"
+#include "data/shaping.h"
+#include "data/sources.h"
+#include "data/templates.h"
+#include "tokenizer/tokenizer.h"
+
+namespace loratune::data {
+namespace {
+using json = nlohmann::json;
+
+constexpr size_t kBatch = 2048;         // records tokenized together (bounded memory)
+constexpr size_t kMaxListedInvalid = 1000;
+
+struct Counters {
+  int64_t records = 0, duplicates = 0, truncated = 0, dropped = 0, chunked = 0, short_tails = 0, samples = 0;
+  int64_t tokens = 0, trained = 0;
+  std::vector<int32_t> lengths;  // tokens per sample before shaping (4 bytes a sample)
+};
+
+struct SplitOutput {
+  std::unique_ptr<SplitWriter> writer;
+  std::unique_ptr<Packer> packer;
+  int64_t samples = 0;
+};
+
+Tokenizer load_tokenizer(const PrepareRequest& req) {
+  if (!req.model_dir.empty() && !req.tokenizer_file.empty())
+    fail_input("give either --model or --tokenizer, not both");
+  if (!req.model_dir.empty()) return Tokenizer::from_model_dir(req.model_dir);
+  if (!req.tokenizer_file.empty()) return Tokenizer::from_file(req.tokenizer_file);
+  fail_input("prepare needs the tokenizer of the model you will train",
+             "pass --model MODEL_DIR (preferred: also gives BOS/EOS rules and the chat template) or --tokenizer FILE");
+}
+
+// --template, else the model's chat template (recognised), else plain.
+std::pair<std::string, std::string> choose_template(const DataConfig& d, const Tokenizer& tok) {
+  if (!d.template_name.empty()) {
+    if (!is_template_name(d.template_name))
+      fail_input("unknown template '" + d.template_name + "'" + did_you_mean(d.template_name, template_names()),
+                 "built-in templates: " + join(template_names(), ", "));
+    return {d.template_name, "--template"};
+  }
+  if (!tok.chat_template().empty()) {
+    if (auto name = recognize_template(tok.chat_template())) return {*name, "tokenizer_config.json"};
+    fail_input("the model's chat template (tokenizer_config.json) is not one loratune recognises",
+               "choose the matching built-in template with --template (" + join(template_names(), ", ") + ")");
+  }
+  return {"plain", "default"};
+}
+
+SourceOptions source_options(const DataConfig& d, const Tokenizer& tok) {
+  SourceOptions o;
+  if (d.format != "auto") o.forced_format = parse_format(d.format);
+  o.text_split = d.text_split;
+  o.delimiter = d.delimiter;
+  o.skip_invalid = d.on_error == "skip";
+  o.vocab_size = tok.vocab_size();
+  if (d.text_split == "delimiter" && d.delimiter.empty())
+    fail_input("data.text_split is 'delimiter' but no delimiter is set", "pass --delimiter LINE");
+  return o;
+}
+
+// Packing by default only when the material includes raw text (.txt/.md or {"text"} records).
+bool decide_pack(const DataConfig& d, const std::vector<std::string>& files, const SourceOptions& so) {
+  if (d.pack == "on") return true;
+  if (d.pack == "off") return false;
+  if (so.forced_format) return *so.forced_format == Format::Text;
+  for (const auto& f : files) {
+    if (ends_with(f, ".txt") || ends_with(f, ".md")) return true;
+    SourceOptions probe = so;
+    probe.skip_invalid = true;
+    RecordReader r({f}, probe);
+    Record rec;
+    if (r.next(rec) && rec.format == Format::Text) return true;
+  }
+  return false;
+}
+
+TokenizedSample to_sample(const Record& r, const std::string& tmpl, const DataConfig& d, const Tokenizer& tok) {
+  if (r.format == Format::Tokens) {
+    TokenizedSample s;
+    s.ids = r.input_ids;
+    s.trained = r.trained;
+    s.source = r.source;
+    s.line = r.line;
+    return s;
+  }
+  return tokenize(render(tmpl, r, d.train_on_inputs, tok.special().add_bos), tok, r, tmpl);
+}
+
+// Tokenizes a batch on `threads` threads; results keep the input order (deterministic output).
+std::vector<TokenizedSample> tokenize_batch(const std::vector<Record>& batch, const std::string& tmpl,
+                                            const DataConfig& d, const Tokenizer& tok, int threads) {
+  std::vector<TokenizedSample> out(batch.size());
+  std::vector<std::exception_ptr> errors(threads);
+  auto work = [&](int t) {
+    try {
+      for (size_t i = t; i < batch.size(); i += threads) out[i] = to_sample(batch[i], tmpl, d, tok);
+    } catch (...) {
+      errors[t] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(work, t);
+  work(0);
+  for (auto& th : pool) th.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  return out;
+}
+
+int64_t count_trained(const TokenizedSample& s) {
+  return std::count(s.trained.begin(), s.trained.end(), uint8_t{1});
+}
+
+json length_summary(std::vector<int32_t> v) {
+  if (v.empty()) return {{"min", 0}, {"median", 0}, {"p95", 0}, {"max", 0}};
+  std::sort(v.begin(), v.end());
+  auto at = [&](double q) { return v[std::min(v.size() - 1, static_cast<size_t>(q * (v.size() - 1) + 0.5))]; };
+  return {{"min", v.front()}, {"median", at(0.5)}, {"p95", at(0.95)}, {"max", v.back()}};
+}
+
+std::string fmt_pct(double x) {
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(1) << x << "%";
+  return o.str();
+}
+
+std::string render_table(const json& r) {
+  std::ostringstream o;
+  o << "sources:\n";
+  for (const auto& s : r["sources"])
+    o << "  " << std::left << std::setw(48) << s["path"].get<std::string>() << " " << std::setw(18)
+      << s["format"].get<std::string>() << " records " << s["records"] << (s["invalid"] > 0 ? "  invalid " + s["invalid"].dump() : "")
+      << "\n";
+  const auto& len = r["sample_tokens"];
+  o << "records " << r["records"] << ", samples " << r["samples"] << ", duplicates dropped " << r["duplicates"]
+    << ", invalid " << r["invalid"] << ", truncated " << r["truncated"] << ", dropped " << r["dropped"]
+    << ", long documents chunked " << r["chunked_documents"] << "\n";
+  o << "tokens " << r["tokens"]["total"] << " (trained " << fmt_pct(100.0 * r["tokens"]["trained_fraction"].get<double>())
+    << "), sample length min/median/p95/max " << len["min"] << "/" << len["median"] << "/" << len["p95"] << "/"
+    << len["max"] << "\n";
+  for (const char* split : {"train", "val"}) {
+    const auto& s = r["splits"][split];
+    o << split << ": " << s["samples"] << " samples -> " << s["rows"] << " rows of <= " << r["seq_len"] << " tokens ("
+      << (r["packed"].get<bool>() ? "packed" : "padded") << "), padding waste "
+      << fmt_pct(s["padding_waste_pct"].get<double>()) << "\n";
+  }
+  o << "template " << r["template"].get<std::string>() << " (" << r["template_source"].get<std::string>() << ")\n";
+  for (const auto& w : r["warnings"]) o << "warning: " << w.get<std::string>() << "\n";
+  return o.str();
+}
+
+json split_json(const SplitOutput& s, int64_t seq_len) {
+  const auto rows = s.writer->rows(), tokens = s.writer->tokens();
+  double waste = rows > 0 ? 100.0 * (1.0 - static_cast<double>(tokens) / (static_cast<double>(rows) * seq_len)) : 0.0;
+  return {{"samples", s.samples}, {"rows", rows}, {"tokens", tokens}, {"trained_tokens", s.writer->trained_tokens()},
+          {"padding_waste_pct", waste}};
+}
+
+class Pipeline {
+ public:
+  Pipeline(const PrepareRequest& req, const Tokenizer& tok, std::string tmpl, SourceOptions so, bool pack,
+           const std::string& dir, int threads)
+      : req_(req), d_(req.data), tok_(tok), tmpl_(std::move(tmpl)), so_(std::move(so)), threads_(threads) {
+    const int token_bytes = token_bytes_for_vocab(tok.vocab_size());
+    for (auto [name, out] : {std::pair{"train", &train_}, std::pair{"val", &val_}}) {
+      out->writer = std::make_unique<SplitWriter>(join_path(dir, name), token_bytes);
+      auto* w = out->writer.get();
+      out->packer = std::make_unique<Packer>(d_.seq_len, pack, [w](Row&& row) { w->add(row); });
+    }
+  }
+
+  // Reads `files`; forced_val sends everything to the val split (explicit --val), else the hash decides.
+  void run(const std::vector<std::string>& files, bool forced_val) {
+    RecordReader reader(files, so_);
+    std::vector<Record> batch;
+    Record rec;
+    auto flush = [&] {
+      throw_if_interrupted("prepare");
+      auto samples = tokenize_batch(batch, tmpl_, d_, tok_, threads_);
+      for (size_t i = 0; i < batch.size(); ++i) place(batch[i], std::move(samples[i]), forced_val);
+      batch.clear();
+    };
+    while (reader.next(rec)) {
+      ++c_.records;
+      batch.push_back(std::move(rec));
+      rec = Record();
+      if (batch.size() == kBatch) flush();
+    }
+    if (!batch.empty()) flush();
+    for (const auto& s : reader.stats()) stats_.push_back(s);
+    for (const auto& iv : reader.invalid()) invalid_.push_back(iv);
+  }
+
+  void finish() {
+    for (auto* out : {&train_, &val_}) {
+      out->packer->finish();
+      out->writer->finish();
+    }
+  }
+
+  json report(const std::string& tmpl_source, bool pack) const {
+    json sources = json::array();
+    for (const auto& s : stats_)
+      sources.push_back({{"path", s.source}, {"format", format_name(s.format)}, {"records", s.records},
+                         {"invalid", s.invalid}, {"bytes", s.bytes}});
+    json invalid = json::array();
+    for (size_t i = 0; i < invalid_.size() && i < kMaxListedInvalid; ++i)
+      invalid.push_back({{"source", invalid_[i].source}, {"line", invalid_[i].line}, {"problem", invalid_[i].problem}});
+    json r;
+    r["sources"] = sources;
+    r["records"] = c_.records;
+    r["samples"] = c_.samples;
+    r["duplicates"] = c_.duplicates;
+    r["invalid"] = static_cast<int64_t>(invalid_.size());
+    r["invalid_records"] = invalid;
+    r["truncated"] = c_.truncated;
+    r["dropped"] = c_.dropped;
+    r["chunked_documents"] = c_.chunked;
+    r["short_chunk_tails"] = c_.short_tails;
+    r["tokens"] = {{"total", c_.tokens},
+                   {"trained", c_.trained},
+                   {"trained_fraction", c_.tokens ? static_cast<double>(c_.trained) / c_.tokens : 0.0}};
+    r["sample_tokens"] = length_summary(c_.lengths);
+    r["splits"] = {{"train", split_json(train_, d_.seq_len)}, {"val", split_json(val_, d_.seq_len)}};
+    r["template"] = tmpl_;
+    r["template_source"] = tmpl_source;
+    r["seq_len"] = d_.seq_len;
+    r["packed"] = pack;
+    r["warnings"] = warnings();
+    return r;
+  }
+
+  std::vector<std::string> warnings() const {
+    std::vector<std::string> w;
+    if (!invalid_.empty()) w.push_back(std::to_string(invalid_.size()) + " invalid records were skipped (see invalid_records)");
+    if (c_.truncated) w.push_back(std::to_string(c_.truncated) + " samples were longer than seq_len " +
+                                  std::to_string(d_.seq_len) + " and were truncated (" + d_.truncation + " side)");
+    if (c_.dropped) w.push_back(std::to_string(c_.dropped) + " samples had no trained tokens left and were dropped");
+    if (train_.samples == 0) w.push_back("the train split is empty");
+    if (val_.samples == 0 && (d_.val_fraction > 0 || !req_.val_inputs.empty()))
+      w.push_back("the validation split is empty (too little data for val_fraction " + std::to_string(d_.val_fraction) + ")");
+    return w;
+  }
+
+ private:
+  void place(const Record& r, TokenizedSample&& s, bool forced_val) {
+    const std::string content = record_content(r);
+    if (d_.dedup && !seen_.insert(dedup_key(content)).second) {
+      ++c_.duplicates;
+      return;
+    }
+    const bool val = forced_val || (req_.val_inputs.empty() && is_val(content, d_.val_fraction));
+    SplitOutput& out = val ? val_ : train_;
+    c_.lengths.push_back(static_cast<int32_t>(s.ids.size()));
+    std::vector<TokenizedSample> pieces;
+    if (static_cast<int64_t>(s.ids.size()) > d_.seq_len) {
+      if (r.format == Format::Text) {
+        pieces = chunk(s, d_.seq_len, d_.stride);
+        ++c_.chunked;
+      } else {
+        truncate(s, d_.seq_len, d_.truncation == "left" ? Side::Left : Side::Right);
+        ++c_.truncated;
+        pieces.push_back(std::move(s));
+      }
+    } else {
+      pieces.push_back(std::move(s));
+    }
+    for (auto& p : pieces) {
+      const int64_t trained = count_trained(p);
+      if (pieces.size() > 1 && p.ids.size() < 2) {  // a 1-token chunk tail: nothing to predict, not a loss
+        ++c_.short_tails;
+        continue;
+      }
+      if (trained == 0 || p.ids.size() < 2) {
+        ++c_.dropped;
+        continue;
+      }
+      ++c_.samples;
+      ++out.samples;
+      c_.tokens += static_cast<int64_t>(p.ids.size());
+      c_.trained += trained;
+      out.packer->add(std::move(p));
+    }
+  }
+
+  const PrepareRequest& req_;
+  const DataConfig& d_;
+  const Tokenizer& tok_;
+  std::string tmpl_;
+  SourceOptions so_;
+  int threads_;
+  SplitOutput train_, val_;
+  Counters c_;
+  std::unordered_set<uint64_t> seen_;
+  std::vector<SourceStats> stats_;
+  std::vector<InvalidRecord> invalid_;
+};
+
+json data_options_json(const DataConfig& d) {
+  Config c;
+  c.data = d;
+  return json::parse(config_to_json(c))["data"];
+}
+
+json sha256_of_files(const std::vector<std::string>& files) {
+  json out = json::object();
+  for (const auto& f : files) out[f] = sha256_file_hex(f);
+  return out;
+}
+}  // namespace
+
+PrepareResult prepare_dataset(const PrepareRequest& req) {
+  const DataConfig& d = req.data;
+  if (req.out_dir.empty()) fail_input("prepare needs an output directory", "pass --out DIR");
+  if (req.inputs.empty()) fail_input("prepare needs input files", "pass files, directories or globs");
+  if (d.stride >= d.seq_len)
+    fail_input("data.stride (" + std::to_string(d.stride) + ") must be smaller than data.seq_len (" +
+               std::to_string(d.seq_len) + ")");
+  Tokenizer tok = load_tokenizer(req);
+  auto [tmpl, tmpl_source] = choose_template(d, tok);
+  SourceOptions so = source_options(d, tok);
+  auto files = expand_inputs(req.inputs);
+  std::vector<std::string> val_files;
+  if (!req.val_inputs.empty()) val_files = expand_inputs(req.val_inputs);
+  const bool pack = decide_pack(d, files, so);
+  int threads = static_cast<int>(req.threads > 0 ? req.threads : sysconf(_SC_NPROCESSORS_ONLN));
+  threads = std::max(1, threads);
+
+  auto t0 = std::chrono::steady_clock::now();
+  AtomicDirectory out(req.out_dir, req.force);
+  Pipeline p(req, tok, tmpl, so, pack, out.tmp_path(), threads);
+  p.run(files, false);
+  if (!val_files.empty()) p.run(val_files, true);
+  p.finish();
+  json report = p.report(tmpl_source, pack);
+  report["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (d.strict && !report["warnings"].empty())
+    fail_input("--strict: prepare found problems, nothing was written:\n  " +
+                   join(report["warnings"].get<std::vector<std::string>>(), "\n  "),
+               "fix the data or the options, or drop --strict");
+
+  Manifest m;
+  m.format_version = kPreparedFormatVersion;
+  m.tokenizer_fingerprint = tok.fingerprint();
+  m.vocab_size = tok.vocab_size();
+  m.template_name = tmpl;
+  m.seq_len = d.seq_len;
+  m.packed = pack;
+  m.token_bytes = token_bytes_for_vocab(tok.vocab_size());
+  m.train_rows = report["splits"]["train"]["rows"];
+  m.val_rows = report["splits"]["val"]["rows"];
+  json outputs = json::object();
+  for (const char* split : {"train", "val"})
+    for (const char* f : {"tokens.bin", "mask.bin", "rows.bin", "starts.bin"}) {
+      std::string rel = std::string(split) + "/" + f;
+      outputs[rel] = sha256_file_hex(join_path(out.tmp_path(), rel));
+    }
+  std::vector<std::string> all_sources = files;
+  all_sources.insert(all_sources.end(), val_files.begin(), val_files.end());
+  m.extra = {{"counts", {{"records", report["records"]}, {"samples", report["samples"]},
+                          {"duplicates", report["duplicates"]}, {"invalid", report["invalid"]},
+                          {"truncated", report["truncated"]}, {"dropped", report["dropped"]},
+                          {"tokens", report["tokens"]["total"]}, {"trained_tokens", report["tokens"]["trained"]}}},
+             {"sources", sha256_of_files(all_sources)},
+             {"val_sources", val_files},
+             {"outputs", outputs},
+             {"tokenizer", req.model_dir.empty() ? req.tokenizer_file : req.model_dir},
+             {"options", data_options_json(d)}};
+  write_file_atomic(out.file("manifest.json"), manifest_to_json(m));
+  PrepareResult res;
+  res.report_json = report.dump(2);
+  write_file_atomic(out.file("report.json"), res.report_json + "\n");
+  res.report_table = render_table(report);
+  out.commit();
+  res.out_dir = req.out_dir;
+  log::debug("prepare wrote " + req.out_dir);
+  return res;
+}
+
+}  // namespace loratune::data

@@ -1,0 +1,32 @@
+// `loratune prepare`: raw domain material in, a verified, tokenized, masked, split dataset out.
+// Streams its inputs (bounded memory), tokenizes on all cores, and writes the dataset atomically
+// (a temporary directory renamed into place).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+
+namespace loratune::data {
+
+struct PrepareRequest {
+  std::vector<std::string> inputs;      // files, directories, globs
+  std::vector<std::string> val_inputs;  // explicit validation inputs (then no hash split)
+  std::string model_dir;                // preferred: tokenizer + BOS/EOS rules + chat template
+  std::string tokenizer_file;           // alternative: a bare tokenizer.model
+  std::string out_dir;
+  bool force = false;
+  int64_t threads = 0;                  // 0 = all cores
+  DataConfig data;                      // the [data] config section
+};
+
+struct PrepareResult {
+  std::string report_json;   // also written to <out>/report.json
+  std::string report_table;  // human-readable summary
+  std::string out_dir;
+};
+
+PrepareResult prepare_dataset(const PrepareRequest& req);
+
+}  // namespace loratune::data

@@ -1,0 +1,133 @@
+// LoRA (Hu et al. 2021) on the Llama-family model, with Hugging Face PEFT semantics: which modules are
+// targeted (names, "all-linear", regex, layer subset, rank/alpha patterns), how A and B are initialised,
+// and the forward y = base(x) + scaling * B(A(dropout(x))). The adapters hang off model::LinearImpl through
+// its LinearAdapter hook and register their factors as submodules "lora_A" / "lora_B" of the Linear, so
+// named_parameters() yields "model.layers.0.self_attn.q_proj.lora_A.weight": PEFT's tensor name minus the
+// "base_model.model." prefix. Reading and writing PEFT adapter directories lives in lora/peft.h.
+#pragma once
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/hparams.h"
+#include "model/llama.h"
+
+namespace loratune {
+
+struct LoraOptions {
+  int64_t r = 8;
+  double alpha = 16.0;
+  double dropout = 0.0;
+  // Module names ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"), or {"all-linear"}
+  // (every Linear in the decoder layers, never lm_head), or one entry "regex:<ECMAScript regex>" matched (full match,
+  // like PEFT's string target_modules) against the module path such as "model.layers.3.self_attn.q_proj".
+  // A list entry matches like PEFT's list: the whole path, or a "."-separated suffix of it ("mlp.down_proj").
+  std::vector<std::string> targets{"q_proj", "k_proj", "v_proj", "o_proj"};
+  bool rslora = false;           // scaling alpha/sqrt(r) instead of alpha/r
+  std::string init = "kaiming";  // kaiming: A kaiming-uniform(a=sqrt(5)) as PEFT/nn.Linear, B zeros;
+                                 // gaussian: A ~ N(0, std = 1/r) as PEFT's "gaussian", B zeros
+  std::vector<int64_t> layers;   // empty = all decoder layers (PEFT layers_to_transform); not with a regex
+  // PEFT semantics: a key k applies to a module path p when p fully matches the regex "(.*\.)?(k)", i.e. k is
+  // the path or a "."-suffix of it, regex syntax allowed. It overrides r (alpha). When several keys match one
+  // module, the first in key order wins (PEFT takes the first in file order; std::map sorts).
+  std::map<std::string, int64_t> rank_pattern;
+  std::map<std::string, double> alpha_pattern;
+};
+
+// The decoder Linear module names LoRA can target, in model order.
+const std::vector<std::string>& lora_module_names();
+
+// One targeted Linear: where it is, its shape and the adapter hyper-parameters it gets.
+struct LoraTarget {
+  std::string path;  // "model.layers.3.self_attn.q_proj"
+  std::string name;  // "q_proj"
+  int64_t layer = 0;
+  int64_t in = 0, out = 0;  // the base weight is [out, in]
+  int64_t r = 0;
+  double alpha = 0;
+  double scaling = 0;  // alpha / r, or alpha / sqrt(r) with rsLoRA
+};
+
+// How plan_lora treats target-list entries that match no module.
+enum class TargetCheck {
+  Strict,    // every entry must match some module (catches typos such as "q_prj"); inject_lora uses this
+  AnyMatch,  // PEFT's rule: only the list as a whole must match something (for adapters written elsewhere)
+};
+
+// The modules `opts` selects on a model with these hyper-parameters, in model order. Validates the options
+// (r >= 1, alpha > 0, dropout in [0, 1), init, target syntax, regexes, layer indices, patterns) and throws
+// fail_input naming the offending option and what to do; a target list matching no module lists the
+// available module names.
+std::vector<LoraTarget> plan_lora(const ModelHParams& hp, const LoraOptions& opts,
+                                  TargetCheck check = TargetCheck::Strict);
+
+struct LoraInjection {
+  std::vector<std::string> modules;  // module paths that got an adapter, in model order
+  int64_t trainable_parameters = 0;  // elements of every lora_A and lora_B
+};
+
+// A factor of a LoRA adapter, registered on the Linear as "lora_A" or "lora_B".
+class LoraFactorImpl : public torch::nn::Module {
+ public:
+  explicit LoraFactorImpl(torch::Tensor w);  // takes w as the trainable "weight" parameter
+  torch::Tensor weight;                      // A: [r, in], B: [out, r]; fp32
+};
+TORCH_MODULE(LoraFactor);
+
+// The adapter of one Linear [out, in]: y = base + scaling * B(A(dropout(x))), computed in fp32 with x cast
+// to fp32 and the sum cast back to the base output's dtype (PEFT's arithmetic). Dropout is active only while
+// lora_A is in training mode (model->train()), and draws from torch's default generator.
+class LoraLinearAdapter : public LinearAdapter {
+ public:
+  LoraLinearAdapter(LoraFactor a, LoraFactor b, double alpha, double scaling, double dropout);
+  // x [*, in], base [*, out] -> [*, out]
+  torch::Tensor apply(const torch::Tensor& x, const torch::Tensor& base) override;
+  int64_t r() const { return a_->weight.size(0); }
+  double alpha() const { return alpha_; }
+  double scaling() const { return scaling_; }
+  double dropout() const { return dropout_; }
+  const torch::Tensor& A() const { return a_->weight; }  // [r, in]
+  const torch::Tensor& B() const { return b_->weight; }  // [out, r]
+
+ private:
+  LoraFactor a_, b_;
+  double alpha_, scaling_, dropout_;
+};
+
+// Attaches a LoRA adapter to every targeted Linear (plan_lora with TargetCheck::Strict). A and B are created
+// fp32 with requires_grad = true on the base weight's device; every other parameter of the model is frozen.
+// A is drawn from one CPU torch generator seeded with `seed`, module after module in model order, so the
+// init is identical for a seed on every device. A module that already has an adapter is an input error and
+// nothing is changed then.
+LoraInjection inject_lora(CausalLM& model, const LoraOptions& opts, uint64_t seed);
+// The same for a given plan (from plan_lora on this model's hparams); opts supplies dropout and init.
+LoraInjection inject_lora(CausalLM& model, const std::vector<LoraTarget>& plan, const LoraOptions& opts,
+                          uint64_t seed);
+
+// The closed formula sum over targeted modules of r * (in + out), from the hyper-parameters alone
+// (for --dry-run and tests); throws like plan_lora.
+int64_t lora_parameter_count(const ModelHParams& hp, const LoraOptions& opts);
+
+// An adapter found in a model.
+struct LoraModuleRef {
+  std::string path;  // module path, "model.layers.0.self_attn.q_proj"
+  LinearImpl* linear = nullptr;
+  std::shared_ptr<LoraLinearAdapter> adapter;
+};
+// Every LoRA adapter of the model, in model order (empty when none).
+std::vector<LoraModuleRef> lora_modules(const CausalLM& model);
+
+// lora_A and lora_B weights of every adapter in model order (A then B per module): what the optimizer trains.
+std::vector<torch::Tensor> lora_parameters(const CausalLM& model);
+
+// Folds every adapter into its base weight, W' = W + scaling * B @ A computed in fp32 and cast to W's
+// dtype, then removes the adapter and its lora_A / lora_B submodules: afterwards the model is a plain
+// model whose model_state() is an HF checkpoint. Merging is one-way (no unmerge): to get the adapter back,
+// load the base model and the adapter again. A model without adapters is left unchanged.
+void merge_lora(CausalLM& model);
+
+}  // namespace loratune
