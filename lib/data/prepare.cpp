@@ -4,6 +4,7 @@
 #include <chrono>
 #include <exception>
 #include <iomanip>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -32,7 +33,7 @@ constexpr size_t kMaxListedInvalid = 1000;
 struct Counters {
   int64_t records = 0, duplicates = 0, truncated = 0, dropped = 0, chunked = 0, short_tails = 0, samples = 0;
   int64_t tokens = 0, trained = 0;
-  std::vector<int32_t> lengths;  // tokens per sample before shaping (4 bytes a sample)
+  std::map<int64_t, int64_t> lengths;  // histogram: tokens per sample before shaping -> count (bounded memory)
 };
 
 struct SplitOutput {
@@ -131,11 +132,21 @@ int64_t count_trained(const TokenizedSample& s) {
   return std::count(s.trained.begin(), s.trained.end(), uint8_t{1});
 }
 
-json length_summary(std::vector<int32_t> v) {
-  if (v.empty()) return {{"min", 0}, {"median", 0}, {"p95", 0}, {"max", 0}};
-  std::sort(v.begin(), v.end());
-  auto at = [&](double q) { return v[std::min(v.size() - 1, static_cast<size_t>(q * (v.size() - 1) + 0.5))]; };
-  return {{"min", v.front()}, {"median", at(0.5)}, {"p95", at(0.95)}, {"max", v.back()}};
+// Exact quantiles from the histogram: the value at rank round(q * (n - 1)) of the sorted lengths.
+json length_summary(const std::map<int64_t, int64_t>& hist) {
+  int64_t n = 0;
+  for (const auto& [len, count] : hist) n += count;
+  if (n == 0) return {{"min", 0}, {"median", 0}, {"p95", 0}, {"max", 0}};
+  auto at = [&](double q) {
+    const int64_t rank = static_cast<int64_t>(q * static_cast<double>(n - 1) + 0.5);
+    int64_t seen = 0;
+    for (const auto& [len, count] : hist) {
+      seen += count;
+      if (seen > rank) return len;
+    }
+    return hist.rbegin()->first;
+  };
+  return {{"min", hist.begin()->first}, {"median", at(0.5)}, {"p95", at(0.95)}, {"max", hist.rbegin()->first}};
 }
 
 std::string fmt_pct(double x) {
@@ -271,7 +282,7 @@ class Pipeline {
     }
     const bool val = forced_val || (req_.val_inputs.empty() && is_val(content, d_.val_fraction));
     SplitOutput& out = val ? val_ : train_;
-    c_.lengths.push_back(static_cast<int32_t>(s.ids.size()));
+    ++c_.lengths[static_cast<int64_t>(s.ids.size())];
     std::vector<TokenizedSample> pieces;
     if (static_cast<int64_t>(s.ids.size()) > d_.seq_len) {
       if (r.format == Format::Text) {
