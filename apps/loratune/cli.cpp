@@ -15,11 +15,12 @@ CLI::Option* add_config_flag(CLI::App& app, GlobalOptions& g, const std::string&
       .add_option_function<std::string>(
           flag, [sets, key](const std::string& v) { sets->push_back(key + "=" + v); },
           description + " [config: " + key + "]")
-      ->type_name("VALUE");
+      ->type_name("VALUE")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a repeated flag: the last one wins
 }
 
-Config resolve_config(const GlobalOptions& g) {
-  Config cfg;
+Config resolve_config(const GlobalOptions& g, Config base) {
+  Config cfg = std::move(base);
   if (!g.config_file.empty()) apply_config_file(cfg, g.config_file);
   for (const auto& s : g.sets) apply_override(cfg, s, "--set");
   for (const auto& s : g.flag_sets) apply_override(cfg, s, "command-line flag");

@@ -23,8 +23,9 @@ struct GlobalOptions {
 CLI::Option* add_config_flag(CLI::App& app, GlobalOptions& g, const std::string& flag, const std::string& key,
                              const std::string& description);
 
-// defaults -> --config -> --set -> flags; validates; applies runtime settings (threads, log level).
-Config resolve_config(const GlobalOptions& g);
+// base (defaults, or a run's config) -> --config -> --set -> flags; validates; applies runtime settings
+// (threads, log level).
+Config resolve_config(const GlobalOptions& g, Config base = {});
 
 // Prints the resolved config and returns true when --print-config was given.
 bool maybe_print_config(const GlobalOptions& g, const Config& cfg);
@@ -34,6 +35,7 @@ using Action = std::function<int()>;
 void register_init(CLI::App& app, GlobalOptions& g, Action& action);
 void register_generate(CLI::App& app, GlobalOptions& g, Action& action);
 void register_prepare(CLI::App& app, GlobalOptions& g, Action& action);
+void register_finetune(CLI::App& app, GlobalOptions& g, Action& action);
 void register_config(CLI::App& app, GlobalOptions& g, Action& action);
 
 }  // namespace loratune::cli

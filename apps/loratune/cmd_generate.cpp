@@ -7,24 +7,27 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "lora/inference.h"
 #include "model/generate.h"
+#include "train/trainer.h"
 
 namespace loratune::cli {
 namespace {
 struct GenerateArgs {
-  std::string prompt, prompt_file;
+  std::string prompt, prompt_file, run_dir;
   const CLI::Option* prompt_opt = nullptr;  // to tell "--prompt ''" from no --prompt
 };
 
 int run(const GlobalOptions& g, const GenerateArgs& a) {
-  Config cfg = resolve_config(g);
+  Config cfg = resolve_config(g, a.run_dir.empty() ? Config{} : train::config_from_run(a.run_dir));
   if (maybe_print_config(g, cfg)) return 0;
   if (a.prompt_opt->count() == 0 && a.prompt_file.empty())
     fail_input("generate needs a prompt", "pass --prompt TEXT or --prompt-file FILE");
   std::string prompt = a.prompt_file.empty() ? a.prompt : read_text_file(a.prompt_file);
   std::function<void(const std::string&)> stream;
   if (!g.json) stream = [](const std::string& piece) { std::cout << piece << std::flush; };
-  TextGeneration out = generate_text(cfg, prompt, stream);
+  InferenceModel im = load_inference_model(cfg);
+  TextGeneration out = generate_text(im.lm, im.tok, cfg, prompt, stream);
   const auto& r = out.result;
   double tps = r.decode_seconds > 0 ? r.tokens.size() / r.decode_seconds : 0.0;
   if (g.json) {
@@ -55,6 +58,9 @@ void register_generate(CLI::App& app, GlobalOptions& g, Action& action) {
   sub->fallthrough();
   auto a = std::make_shared<GenerateArgs>();
   add_config_flag(*sub, g, "--model,-m", "model.path", "Hugging Face model directory");
+  add_config_flag(*sub, g, "--adapter", "model.adapter", "PEFT LoRA adapter directory to apply");
+  sub->add_option("--run", a->run_dir, "A finetune run directory: its base model and best adapter")
+      ->check(CLI::ExistingDirectory);
   auto* p = sub->add_option("--prompt,-p", a->prompt, "Prompt text");
   auto* pf = sub->add_option("--prompt-file", a->prompt_file, "Read the prompt from a file")->check(CLI::ExistingFile);
   p->excludes(pf);
@@ -76,7 +82,9 @@ void register_generate(CLI::App& app, GlobalOptions& g, Action& action) {
       "Examples:\n"
       "  loratune generate --model data/base-model --prompt \"The licensee shall\" -n 64\n"
       "  loratune generate -m DIR --prompt-file q.txt --temperature 0.7 --top-p 0.9 --seed 1\n"
-      "  loratune generate -m DIR -p \"Hello\" --json --device cpu --dtype fp32");
+      "  loratune generate -m DIR -p \"Hello\" --json --device cpu --dtype fp32\n"
+      "  loratune generate --run runs/legal --prompt \"Q: What may the licensee do?\\nA:\"\n"
+      "  loratune generate -m base --adapter runs/legal/adapter -p \"...\"");
   sub->callback([&g, &action, a] { action = [&g, a] { return run(g, *a); }; });
 }
 

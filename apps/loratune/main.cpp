@@ -77,6 +77,7 @@ int main(int argc, char** argv) {
   lt::cli::Action action;
   lt::cli::register_init(app, g, action);
   lt::cli::register_prepare(app, g, action);
+  lt::cli::register_finetune(app, g, action);
   lt::cli::register_generate(app, g, action);
   lt::cli::register_config(app, g, action);
 

@@ -62,6 +62,17 @@ Field make_field(std::string key, S Config::*sec, T S::*mem, std::string doc,
       if (!v.is_number()) type_error(where, key, "a number", v);
       (c.*sec).*mem = v.get<double>();
     };
+  } else if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
+    f.type = "int list";
+    f.set = [sec, mem, key](Config& c, const json& v, const std::string& where) {
+      if (!v.is_array()) type_error(where, key, "a list of integers", v);
+      std::vector<int64_t> out;
+      for (const auto& e : v) {
+        if (!e.is_number_integer()) type_error(where, key, "a list of integers", v);
+        out.push_back(e.get<int64_t>());
+      }
+      (c.*sec).*mem = out;
+    };
   } else {
     static_assert(std::is_same_v<T, std::vector<std::string>>, "unsupported config field type");
     f.type = "list";
@@ -91,6 +102,8 @@ const std::vector<Field>& fields() {
     std::vector<Field> t;
     t.push_back(make_field<ModelConfig, std::string>("model.path", &Config::model, &ModelConfig::path,
         "Hugging Face model directory (config.json, *.safetensors, tokenizer.model)."));
+    t.push_back(make_field<ModelConfig, std::string>("model.adapter", &Config::model, &ModelConfig::adapter,
+        "PEFT LoRA adapter directory applied on top of model.path (generate); empty = none."));
     t.push_back(make_field<ModelConfig, std::string>("model.dtype", &Config::model, &ModelConfig::dtype,
         "Compute dtype of the frozen weights: auto (bf16 where the hardware is fast at it, else fp32), fp32, bf16, fp16.",
         [](const std::string& v, const std::string& k) { one_of(v, k, {"auto", "fp32", "bf16", "fp16"}); }));
@@ -144,6 +157,86 @@ const std::vector<Field>& fields() {
         [](const std::string& v, const std::string& k) { one_of(v, k, {"fail", "skip"}); }));
     t.push_back(make_field<DataConfig, bool>("data.strict", &Config::data, &DataConfig::strict,
         "Turn prepare's warnings (truncation, skipped records, ...) into errors."));
+
+    // [lora]
+    auto nonneg_i = [](const int64_t& v, const std::string& k) {
+      if (v < 0) fail_input("config key '" + k + "' must be >= 0, got " + std::to_string(v));
+    };
+    auto positive_i = [](const int64_t& v, const std::string& k) {
+      if (v < 1) fail_input("config key '" + k + "' must be >= 1, got " + std::to_string(v));
+    };
+    auto nonneg_f = [](const double& v, const std::string& k) {
+      if (!(v >= 0) || !std::isfinite(v)) fail_input("config key '" + k + "' must be a finite number >= 0");
+    };
+    auto positive_f = [](const double& v, const std::string& k) {
+      if (!(v > 0) || !std::isfinite(v)) fail_input("config key '" + k + "' must be a finite number > 0");
+    };
+    auto unit_f = [](const double& v, const std::string& k) {
+      if (!(v >= 0 && v < 1)) fail_input("config key '" + k + "' must be in [0, 1)");
+    };
+    t.push_back(make_field<LoraConfig, bool>("lora.enabled", &Config::lora, &LoraConfig::enabled,
+        "Train a LoRA adapter; false = full fine-tune of every parameter (in fp32)."));
+    t.push_back(make_field<LoraConfig, int64_t>("lora.r", &Config::lora, &LoraConfig::r, "LoRA rank.", positive_i));
+    t.push_back(make_field<LoraConfig, double>("lora.alpha", &Config::lora, &LoraConfig::alpha,
+        "LoRA alpha: the update is scaled by alpha/r (alpha/sqrt(r) with rslora).", positive_f));
+    t.push_back(make_field<LoraConfig, double>("lora.dropout", &Config::lora, &LoraConfig::dropout,
+        "Dropout on the LoRA input during training.", unit_f));
+    t.push_back(make_field<LoraConfig, std::vector<std::string>>("lora.targets", &Config::lora, &LoraConfig::targets,
+        "Modules that get an adapter: names (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj), "
+        "all-linear, or one regex:<pattern> over module paths."));
+    t.push_back(make_field<LoraConfig, bool>("lora.rslora", &Config::lora, &LoraConfig::rslora,
+        "Rank-stabilised LoRA: scale by alpha/sqrt(r)."));
+    t.push_back(make_field<LoraConfig, std::string>("lora.init", &Config::lora, &LoraConfig::init,
+        "A's initialisation: kaiming (PEFT default) or gaussian; B starts at zero.",
+        [](const std::string& v, const std::string& k) { one_of(v, k, {"kaiming", "gaussian"}); }));
+    t.push_back(make_field<LoraConfig, std::vector<int64_t>>("lora.layers", &Config::lora, &LoraConfig::layers,
+        "Decoder layers that get adapters (empty = all)."));
+    // [train]
+    t.push_back(make_field<TrainConfig, std::string>("train.data", &Config::train, &TrainConfig::data,
+        "Prepared dataset directory (from loratune prepare)."));
+    t.push_back(make_field<TrainConfig, int64_t>("train.steps", &Config::train, &TrainConfig::steps,
+        "Optimizer steps; 0 = as many as train.epochs take.", nonneg_i));
+    t.push_back(make_field<TrainConfig, int64_t>("train.epochs", &Config::train, &TrainConfig::epochs,
+        "Passes over the train split (when train.steps is 0).", positive_i));
+    t.push_back(make_field<TrainConfig, int64_t>("train.batch_size", &Config::train, &TrainConfig::batch_size,
+        "Rows per micro-batch.", positive_i));
+    t.push_back(make_field<TrainConfig, int64_t>("train.grad_accum", &Config::train, &TrainConfig::grad_accum,
+        "Micro-batches per optimizer step (the loss is normalised by all their trained tokens).", positive_i));
+    t.push_back(make_field<TrainConfig, double>("train.lr", &Config::train, &TrainConfig::lr, "Peak learning rate.",
+        positive_f));
+    t.push_back(make_field<TrainConfig, double>("train.weight_decay", &Config::train, &TrainConfig::weight_decay,
+        "AdamW decoupled weight decay.", nonneg_f));
+    t.push_back(make_field<TrainConfig, double>("train.beta1", &Config::train, &TrainConfig::beta1, "AdamW beta1.", unit_f));
+    t.push_back(make_field<TrainConfig, double>("train.beta2", &Config::train, &TrainConfig::beta2, "AdamW beta2.", unit_f));
+    t.push_back(make_field<TrainConfig, double>("train.eps", &Config::train, &TrainConfig::eps, "AdamW epsilon.", positive_f));
+    t.push_back(make_field<TrainConfig, std::string>("train.schedule", &Config::train, &TrainConfig::schedule,
+        "Learning-rate schedule after warmup: constant, linear or cosine.",
+        [](const std::string& v, const std::string& k) { one_of(v, k, {"constant", "linear", "cosine"}); }));
+    t.push_back(make_field<TrainConfig, int64_t>("train.warmup_steps", &Config::train, &TrainConfig::warmup_steps,
+        "Linear warmup steps (0 = use train.warmup_ratio).", nonneg_i));
+    t.push_back(make_field<TrainConfig, double>("train.warmup_ratio", &Config::train, &TrainConfig::warmup_ratio,
+        "Warmup as a share of all steps, when train.warmup_steps is 0.", unit_f));
+    t.push_back(make_field<TrainConfig, double>("train.min_lr_ratio", &Config::train, &TrainConfig::min_lr_ratio,
+        "Where the linear/cosine decay ends, as a share of train.lr.", unit_f));
+    t.push_back(make_field<TrainConfig, double>("train.max_grad_norm", &Config::train, &TrainConfig::max_grad_norm,
+        "Clip the global gradient norm to this; 0 = no clipping.", nonneg_f));
+    t.push_back(make_field<TrainConfig, bool>("train.grad_checkpointing", &Config::train, &TrainConfig::grad_checkpointing,
+        "Recompute each decoder layer in backward instead of keeping its activations (less memory, ~30% slower)."));
+    t.push_back(make_field<TrainConfig, bool>("train.shuffle", &Config::train, &TrainConfig::shuffle,
+        "Shuffle rows every epoch (order from runtime.seed and the epoch)."));
+    t.push_back(make_field<TrainConfig, int64_t>("train.eval_every", &Config::train, &TrainConfig::eval_every,
+        "Steps between validations on the val split; 0 = only at the end.", nonneg_i));
+    t.push_back(make_field<TrainConfig, int64_t>("train.eval_batches", &Config::train, &TrainConfig::eval_batches,
+        "Micro-batches per validation; 0 = the whole val split.", nonneg_i));
+    t.push_back(make_field<TrainConfig, int64_t>("train.save_every", &Config::train, &TrainConfig::save_every,
+        "Steps between checkpoints; 0 = only at the end and on SIGINT/SIGTERM.", nonneg_i));
+    t.push_back(make_field<TrainConfig, int64_t>("train.keep_last", &Config::train, &TrainConfig::keep_last,
+        "Checkpoints kept (plus the best adapter).", positive_i));
+    t.push_back(make_field<TrainConfig, int64_t>("train.early_stopping_patience", &Config::train,
+        &TrainConfig::early_stopping_patience,
+        "Stop after this many validations without a better val loss; 0 = off.", nonneg_i));
+    t.push_back(make_field<TrainConfig, int64_t>("train.log_every", &Config::train, &TrainConfig::log_every,
+        "Steps between log lines when stderr is not a terminal.", positive_i));
     t.push_back(make_field<RuntimeConfig, int64_t>("runtime.threads", &Config::runtime, &RuntimeConfig::threads,
         "CPU threads for compute; 0 = all cores.",
         [](const int64_t& v, const std::string& k) {
@@ -238,7 +331,7 @@ json parse_scalar(const Field& f, const std::string& text, const std::string& wh
       return bad("a number");
     }
   }
-  // list: JSON array or comma-separated
+  // lists: JSON array or comma-separated
   if (!text.empty() && text.front() == '[') {
     auto j = json::parse(text, nullptr, false);
     if (j.is_discarded()) return bad("a JSON list or comma-separated values");
@@ -246,7 +339,20 @@ json parse_scalar(const Field& f, const std::string& text, const std::string& wh
   }
   json arr = json::array();
   if (!text.empty())
-    for (const auto& part : split(text, ',')) arr.push_back(trim(part));
+    for (const auto& part : split(text, ',')) {
+      if (f.type == "list") {
+        arr.push_back(trim(part));
+        continue;
+      }
+      try {
+        size_t pos = 0;
+        long long v = std::stoll(trim(part), &pos);
+        if (pos != trim(part).size()) return bad("comma-separated integers");
+        arr.push_back(static_cast<int64_t>(v));
+      } catch (const std::exception&) {
+        return bad("comma-separated integers");
+      }
+    }
   return arr;
 }
 }  // namespace

@@ -12,6 +12,7 @@ namespace loratune {
 // [model] which checkpoint and how to hold it.
 struct ModelConfig {
   std::string path;            // HF-layout model directory
+  std::string adapter;         // PEFT adapter directory applied on top (generate/eval); "" = none
   std::string dtype = "auto";  // auto | fp32 | bf16 | fp16
   std::string device = "auto"; // auto | cpu | cuda | cuda:N
 };
@@ -49,9 +50,48 @@ struct DataConfig {
   bool strict = false;              // warnings become errors
 };
 
+// [lora] the adapter finetune trains (PEFT semantics).
+struct LoraConfig {
+  bool enabled = true;  // false = full fine-tune of every parameter (fp32)
+  int64_t r = 8;
+  double alpha = 16.0;
+  double dropout = 0.05;
+  std::vector<std::string> targets{"q_proj", "k_proj", "v_proj", "o_proj"};  // names, "all-linear" or "regex:..."
+  bool rslora = false;
+  std::string init = "kaiming";  // kaiming | gaussian
+  std::vector<int64_t> layers;   // empty = all decoder layers
+};
+
+// [train] the optimisation loop and the run directory.
+struct TrainConfig {
+  std::string data;             // prepared dataset directory (loratune prepare)
+  int64_t steps = 0;            // optimizer steps; 0 = derive from epochs
+  int64_t epochs = 1;
+  int64_t batch_size = 8;       // rows per micro-batch
+  int64_t grad_accum = 1;       // micro-batches per optimizer step
+  double lr = 2e-4;
+  double weight_decay = 0.0;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  std::string schedule = "cosine";  // constant | linear | cosine
+  int64_t warmup_steps = 0;
+  double warmup_ratio = 0.0;        // used when warmup_steps is 0
+  double min_lr_ratio = 0.0;
+  double max_grad_norm = 1.0;       // 0 = no clipping
+  bool grad_checkpointing = false;
+  bool shuffle = true;
+  int64_t eval_every = 0;           // steps between validations; 0 = at the end only
+  int64_t eval_batches = 0;         // 0 = the whole val split
+  int64_t save_every = 0;           // steps between checkpoints; 0 = only at the end / on a signal
+  int64_t keep_last = 2;
+  int64_t early_stopping_patience = 0;  // validations without improvement before stopping; 0 = off
+  int64_t log_every = 10;
+};
+
 struct Config {
   ModelConfig model;
   DataConfig data;
+  LoraConfig lora;
+  TrainConfig train;
   RuntimeConfig runtime;
   GenerateConfig generate;
 };

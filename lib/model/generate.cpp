@@ -149,13 +149,9 @@ void check_tokenizer_matches(const Tokenizer& tok, const ModelHParams& hp, const
                "the tokenizer does not belong to this model: use the tokenizer.model shipped with the weights");
 }
 
-TextGeneration generate_text(const Config& cfg, const std::string& prompt,
+TextGeneration generate_text(LoadedModel& lm, const Tokenizer& tok, const Config& cfg, const std::string& prompt,
                              const std::function<void(const std::string&)>& on_text) {
-  if (cfg.model.path.empty()) fail_input("no model given", "pass --model DIR (or set model.path in --config)");
   TextGeneration out;
-  Tokenizer tok = Tokenizer::from_model_dir(cfg.model.path);
-  LoadedModel lm = load_model(cfg.model.path, {cfg.model.device, cfg.model.dtype});
-  check_tokenizer_matches(tok, lm.hp, cfg.model.path);
   out.device = lm.device.str();
   out.dtype = dtype_label(lm.dtype);
   out.load_seconds = lm.load_seconds;

@@ -49,9 +49,10 @@ struct TextGeneration {
   double load_seconds = 0;
 };
 
-// Loads cfg.model.path (weights + tokenizer; a tokenizer/model vocabulary mismatch is an input error),
-// encodes the prompt (BOS per the tokenizer config) and generates with cfg.generate's settings.
-TextGeneration generate_text(const Config& cfg, const std::string& prompt,
+struct LoadedModel;
+// Encodes the prompt (BOS per the tokenizer config) and generates with cfg.generate's settings and
+// cfg.runtime.seed; EOS ids come from the tokenizer and config.json.
+TextGeneration generate_text(LoadedModel& lm, const Tokenizer& tok, const Config& cfg, const std::string& prompt,
                              const std::function<void(const std::string&)>& on_text = {});
 
 // Checks that the tokenizer can drive the model (every piece id < vocab_size); throws naming both.

@@ -1,5 +1,7 @@
 #include "model/llama.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <cmath>
 
 #include "core/error.h"
@@ -141,6 +143,41 @@ torch::Tensor DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Ten
   return h + mlp(post_attention_layernorm(h));
 }
 
+namespace {
+// Reentrant gradient checkpointing of one decoder layer (as torch.utils.checkpoint with
+// use_reentrant=True): forward runs without building a graph; backward re-runs the layer with grad
+// enabled from the saved input and back-propagates through it, accumulating parameter grads directly.
+struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
+  // x [B, T, H] (must require grad so that backward is reached), cos/sin [B, T, hd], mask [B|1, 1, T, S]
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, torch::Tensor cos,
+                               torch::Tensor sin, torch::Tensor mask, int64_t layer_ptr) {
+    auto* layer = reinterpret_cast<DecoderLayerImpl*>(layer_ptr);
+    ctx->saved_data["layer"] = layer_ptr;
+    ctx->saved_data["rng"] = at::detail::getDefaultCPUGenerator().get_state();
+    ctx->save_for_backward({x, cos, sin, mask});
+    return layer->forward(x, cos, sin, mask, nullptr);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    auto* layer = reinterpret_cast<DecoderLayerImpl*>(ctx->saved_data["layer"].toInt());
+    auto gen = at::detail::getDefaultCPUGenerator();
+    auto now = gen.get_state();
+    gen.set_state(ctx->saved_data["rng"].toTensor());
+    auto x = saved[0].detach().requires_grad_(true);
+    torch::Tensor y;
+    {
+      torch::AutoGradMode enable(true);
+      y = layer->forward(x, saved[1], saved[2], saved[3], nullptr);
+    }
+    gen.set_state(now);
+    torch::autograd::backward({y}, {grads[0]});
+    return {x.grad(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+}  // namespace
+
 DecoderImpl::DecoderImpl(const ModelHParams& hp) : hp_(hp) {
   embed_tokens = register_module("embed_tokens", Embedding(hp.vocab_size, hp.hidden_size));
   layers = register_module("layers", torch::nn::ModuleList());
@@ -185,7 +222,12 @@ torch::Tensor DecoderImpl::forward(const torch::Tensor& input_ids, const Forward
                   .unsqueeze(1);  // [B|1, 1, T, S]
 
   auto h = embed_tokens(input_ids);  // [B, T, H]
-  for (auto& layer : layer_list) h = layer(h, cos, sin, mask, opts.cache);
+  const bool checkpoint = opts.checkpoint_layers && !opts.cache && torch::GradMode::is_enabled();
+  if (checkpoint && !h.requires_grad()) h = h.detach().requires_grad_(true);  // reach backward (frozen embeddings)
+  for (auto& layer : layer_list) {
+    h = checkpoint ? CheckpointedLayer::apply(h, cos, sin, mask, reinterpret_cast<int64_t>(layer.get()))
+                   : layer(h, cos, sin, mask, opts.cache);
+  }
   if (opts.cache) opts.cache->length = S;
   return norm(h);
 }

@@ -24,6 +24,10 @@ struct ForwardOptions {
   // window when the model has one). Callers that pass it are responsible for causality.
   torch::Tensor attention_mask;
   KVCache* cache = nullptr;  // when set, keys/values are appended and earlier ones attended to
+  // Gradient checkpointing: keep only each decoder layer's input and recompute the layer in backward
+  // (training only; not with a cache). The CPU RNG state is restored for the recompute, so dropout
+  // draws the same masks and the gradients equal the non-checkpointed ones.
+  bool checkpoint_layers = false;
 };
 
 // An add-on to a Linear layer (e.g. a LoRA adapter, lib/lora): gets the layer input and the frozen
