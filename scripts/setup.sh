@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages loratune needs (idempotent; quick when everything is present).
 #   scripts/setup.sh           build + run dependencies
-#   scripts/setup.sh --test    also what the test suite needs (python3-torch for the reference check)
+#   scripts/setup.sh --test    also what the test suite needs (python3-torch for the reference check,
+#                              chromium for the report test, nodejs + npm for the llama.cpp consumer test)
 set -euo pipefail
 
 packages=(build-essential cmake ninja-build pkg-config ccache
           libtorch-dev libopenblas0-pthread
           libsentencepiece-dev sentencepiece libcli11-dev nlohmann-json3-dev catch2 libgloo-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(python3-torch)
+  packages+=(python3-torch chromium)
 fi
 
 missing=()

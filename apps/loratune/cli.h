@@ -34,8 +34,11 @@ using Action = std::function<int()>;
 // Each subcommand registers itself and sets `action` to what runs after a successful parse.
 void register_init(CLI::App& app, GlobalOptions& g, Action& action);
 void register_generate(CLI::App& app, GlobalOptions& g, Action& action);
+void register_eval(CLI::App& app, GlobalOptions& g, Action& action);
 void register_prepare(CLI::App& app, GlobalOptions& g, Action& action);
 void register_finetune(CLI::App& app, GlobalOptions& g, Action& action);
+void register_report(CLI::App& app, GlobalOptions& g, Action& action);
+void register_export(CLI::App& app, GlobalOptions& g, Action& action);
 void register_config(CLI::App& app, GlobalOptions& g, Action& action);
 
 }  // namespace loratune::cli

@@ -79,6 +79,9 @@ int main(int argc, char** argv) {
   lt::cli::register_prepare(app, g, action);
   lt::cli::register_finetune(app, g, action);
   lt::cli::register_generate(app, g, action);
+  lt::cli::register_eval(app, g, action);
+  lt::cli::register_export(app, g, action);
+  lt::cli::register_report(app, g, action);
   lt::cli::register_config(app, g, action);
 
   try {

@@ -103,7 +103,7 @@ const std::vector<Field>& fields() {
     t.push_back(make_field<ModelConfig, std::string>("model.path", &Config::model, &ModelConfig::path,
         "Hugging Face model directory (config.json, *.safetensors, tokenizer.model)."));
     t.push_back(make_field<ModelConfig, std::string>("model.adapter", &Config::model, &ModelConfig::adapter,
-        "PEFT LoRA adapter directory applied on top of model.path (generate); empty = none."));
+        "PEFT LoRA adapter directory applied on top of model.path (generate, eval); empty = none."));
     t.push_back(make_field<ModelConfig, std::string>("model.dtype", &Config::model, &ModelConfig::dtype,
         "Compute dtype of the frozen weights: auto (bf16 where the hardware is fast at it, else fp32), fp32, bf16, fp16.",
         [](const std::string& v, const std::string& k) { one_of(v, k, {"auto", "fp32", "bf16", "fp16"}); }));
@@ -269,6 +269,21 @@ const std::vector<Field>& fields() {
         }));
     t.push_back(make_field<GenerateConfig, std::vector<std::string>>("generate.stop", &Config::generate, &GenerateConfig::stop,
         "Stop strings: generation ends when the output contains one (EOS always stops)."));
+    t.push_back(make_field<EvalConfig, std::string>("eval.data", &Config::eval, &EvalConfig::data,
+        "Prepared dataset directory whose split eval measures (loss, perplexity, accuracy); empty = none."));
+    t.push_back(make_field<EvalConfig, std::string>("eval.split", &Config::eval, &EvalConfig::split,
+        "Split of eval.data to measure: val or train.",
+        [](const std::string& v, const std::string& k) { one_of(v, k, {"val", "train"}); }));
+    t.push_back(make_field<EvalConfig, int64_t>("eval.batch_size", &Config::eval, &EvalConfig::batch_size,
+        "Rows per forward pass in loss evaluation.", positive_i));
+    t.push_back(make_field<EvalConfig, int64_t>("eval.max_batches", &Config::eval, &EvalConfig::max_batches,
+        "Batches evaluated (in row order); 0 = the whole split.", nonneg_i));
+    t.push_back(make_field<EvalConfig, std::string>("eval.prompts", &Config::eval, &EvalConfig::prompts,
+        "JSONL of {\"prompt\" or \"messages\", \"reference\"} for generation metrics (decoding per [generate]); empty = none."));
+    t.push_back(make_field<EvalConfig, int64_t>("eval.max_samples", &Config::eval, &EvalConfig::max_samples,
+        "Generation samples evaluated (from the top of the file); 0 = all.", nonneg_i));
+    t.push_back(make_field<EvalConfig, std::vector<std::string>>("eval.gates", &Config::eval, &EvalConfig::gates,
+        "Pass/fail bounds such as \"ppl<=12.5\" or \"delta.loss<=-0.1\"; a failing gate makes eval exit 3."));
     return t;
   }();
   return table;
@@ -360,9 +375,10 @@ json parse_scalar(const Field& f, const std::string& text, const std::string& wh
 void apply_config_json(Config& cfg, const std::string& json_text, const std::string& source) {
   json doc;
   try {
-    doc = json::parse(json_text);
+    // Config files may carry // and /* */ comments (the bundled configs/ are commented examples).
+    doc = json::parse(json_text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
   } catch (const json::parse_error& e) {
-    fail_input(source + ": invalid JSON: " + e.what(), "fix the syntax (comments are not allowed in JSON)");
+    fail_input(source + ": invalid JSON: " + e.what(), "fix the syntax");
   }
   if (!doc.is_object()) fail_input(source + ": the config must be a JSON object of sections");
   for (auto& [sec, body] : doc.items()) {

@@ -87,6 +87,17 @@ struct TrainConfig {
   int64_t log_every = 10;
 };
 
+// [eval] `loratune eval`: which data it measures and how (decoding settings come from [generate]).
+struct EvalConfig {
+  std::string data;            // prepared dataset directory; "" = no loss evaluation
+  std::string split = "val";   // val | train
+  int64_t batch_size = 8;      // rows per forward pass
+  int64_t max_batches = 0;     // 0 = the whole split
+  std::string prompts;         // JSONL of {"prompt"|"messages", "reference"}; "" = no generation eval
+  int64_t max_samples = 0;     // generation samples evaluated; 0 = all
+  std::vector<std::string> gates;  // "metric<=bound", ... (exit 3 when one fails)
+};
+
 struct Config {
   ModelConfig model;
   DataConfig data;
@@ -94,6 +105,7 @@ struct Config {
   TrainConfig train;
   RuntimeConfig runtime;
   GenerateConfig generate;
+  EvalConfig eval;
 };
 
 // Applies a JSON document (object of sections) onto cfg. `source` names the file in errors.

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 #include <unistd.h>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "core/error.h"
@@ -49,22 +50,6 @@ Tokenizer load_tokenizer(const PrepareRequest& req) {
   if (!req.tokenizer_file.empty()) return Tokenizer::from_file(req.tokenizer_file);
   fail_input("prepare needs the tokenizer of the model you will train",
              "pass --model MODEL_DIR (preferred: also gives BOS/EOS rules and the chat template) or --tokenizer FILE");
-}
-
-// --template, else the model's chat template (recognised), else plain.
-std::pair<std::string, std::string> choose_template(const DataConfig& d, const Tokenizer& tok) {
-  if (!d.template_name.empty()) {
-    if (!is_template_name(d.template_name))
-      fail_input("unknown template '" + d.template_name + "'" + did_you_mean(d.template_name, template_names()),
-                 "built-in templates: " + join(template_names(), ", "));
-    return {d.template_name, "--template"};
-  }
-  if (!tok.chat_template().empty()) {
-    if (auto name = recognize_template(tok.chat_template())) return {*name, "tokenizer_config.json"};
-    fail_input("the model's chat template (tokenizer_config.json) is not one loratune recognises",
-               "choose the matching built-in template with --template (" + join(template_names(), ", ") + ")");
-  }
-  return {"plain", "default"};
 }
 
 SourceOptions source_options(const DataConfig& d, const Tokenizer& tok) {
@@ -189,9 +174,13 @@ json split_json(const SplitOutput& s, int64_t seq_len) {
 
 class Pipeline {
  public:
+  // all_sources: every input file (train inputs, then --val inputs); a sample's source_index is its
+  // position in this list (manifest.json "source_paths").
   Pipeline(const PrepareRequest& req, const Tokenizer& tok, std::string tmpl, SourceOptions so, bool pack,
-           const std::string& dir, int threads)
+           const std::string& dir, int threads, const std::vector<std::string>& all_sources)
       : req_(req), d_(req.data), tok_(tok), tmpl_(std::move(tmpl)), so_(std::move(so)), threads_(threads) {
+    for (size_t i = 0; i < all_sources.size(); ++i)
+      source_index_.emplace(all_sources[i], static_cast<uint32_t>(i));  // a repeated path keeps its first index
     const int token_bytes = token_bytes_for_vocab(tok.vocab_size());
     for (auto [name, out] : {std::pair{"train", &train_}, std::pair{"val", &val_}}) {
       out->writer = std::make_unique<SplitWriter>(join_path(dir, name), token_bytes);
@@ -281,6 +270,9 @@ class Pipeline {
       return;
     }
     const bool val = forced_val || (req_.val_inputs.empty() && is_val(content, d_.val_fraction));
+    const auto src = source_index_.find(r.source);
+    LT_CHECK(src != source_index_.end(), "prepare: record from an unlisted source " + r.source);
+    s.source_index = src->second;
     SplitOutput& out = val ? val_ : train_;
     ++c_.lengths[static_cast<int64_t>(s.ids.size())];
     std::vector<TokenizedSample> pieces;
@@ -323,6 +315,7 @@ class Pipeline {
   SplitOutput train_, val_;
   Counters c_;
   std::unordered_set<uint64_t> seen_;
+  std::unordered_map<std::string, uint32_t> source_index_;
   std::vector<SourceStats> stats_;
   std::vector<InvalidRecord> invalid_;
 };
@@ -340,6 +333,21 @@ json sha256_of_files(const std::vector<std::string>& files) {
 }
 }  // namespace
 
+TemplateChoice choose_template(const std::string& requested, const Tokenizer& tok) {
+  if (!requested.empty()) {
+    if (!is_template_name(requested))
+      fail_input("unknown template '" + requested + "'" + did_you_mean(requested, template_names()),
+                 "built-in templates: " + join(template_names(), ", "));
+    return {requested, "--template"};
+  }
+  if (!tok.chat_template().empty()) {
+    if (auto name = recognize_template(tok.chat_template())) return {*name, "tokenizer_config.json"};
+    fail_input("the model's chat template (tokenizer_config.json) is not one loratune recognises",
+               "choose the matching built-in template with --template (" + join(template_names(), ", ") + ")");
+  }
+  return {"plain", "default"};
+}
+
 PrepareResult prepare_dataset(const PrepareRequest& req) {
   const DataConfig& d = req.data;
   if (req.out_dir.empty()) fail_input("prepare needs an output directory", "pass --out DIR");
@@ -348,7 +356,7 @@ PrepareResult prepare_dataset(const PrepareRequest& req) {
     fail_input("data.stride (" + std::to_string(d.stride) + ") must be smaller than data.seq_len (" +
                std::to_string(d.seq_len) + ")");
   Tokenizer tok = load_tokenizer(req);
-  auto [tmpl, tmpl_source] = choose_template(d, tok);
+  auto [tmpl, tmpl_source] = choose_template(d.template_name, tok);
   SourceOptions so = source_options(d, tok);
   auto files = expand_inputs(req.inputs);
   std::vector<std::string> val_files;
@@ -358,8 +366,10 @@ PrepareResult prepare_dataset(const PrepareRequest& req) {
   threads = std::max(1, threads);
 
   auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::string> all_sources = files;
+  all_sources.insert(all_sources.end(), val_files.begin(), val_files.end());
   AtomicDirectory out(req.out_dir, req.force);
-  Pipeline p(req, tok, tmpl, so, pack, out.tmp_path(), threads);
+  Pipeline p(req, tok, tmpl, so, pack, out.tmp_path(), threads, all_sources);
   p.run(files, false);
   if (!val_files.empty()) p.run(val_files, true);
   p.finish();
@@ -382,18 +392,17 @@ PrepareResult prepare_dataset(const PrepareRequest& req) {
   m.val_rows = report["splits"]["val"]["rows"];
   json outputs = json::object();
   for (const char* split : {"train", "val"})
-    for (const char* f : {"tokens.bin", "mask.bin", "rows.bin", "starts.bin"}) {
+    for (const char* f : {"tokens.bin", "mask.bin", "rows.bin", "starts.bin", "sample_sources.bin"}) {
       std::string rel = std::string(split) + "/" + f;
       outputs[rel] = sha256_file_hex(join_path(out.tmp_path(), rel));
     }
-  std::vector<std::string> all_sources = files;
-  all_sources.insert(all_sources.end(), val_files.begin(), val_files.end());
   m.extra = {{"counts", {{"records", report["records"]}, {"samples", report["samples"]},
                           {"duplicates", report["duplicates"]}, {"invalid", report["invalid"]},
                           {"truncated", report["truncated"]}, {"dropped", report["dropped"]},
                           {"tokens", report["tokens"]["total"]}, {"trained_tokens", report["tokens"]["trained"]}}},
              {"sources", sha256_of_files(all_sources)},
              {"val_sources", val_files},
+             {"source_paths", all_sources},
              {"outputs", outputs},
              {"tokenizer", req.model_dir.empty() ? req.tokenizer_file : req.model_dir},
              {"options", data_options_json(d)}};

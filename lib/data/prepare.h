@@ -8,6 +8,10 @@
 
 #include "config/config.h"
 
+namespace loratune {
+class Tokenizer;
+}
+
 namespace loratune::data {
 
 struct PrepareRequest {
@@ -28,5 +32,14 @@ struct PrepareResult {
 };
 
 PrepareResult prepare_dataset(const PrepareRequest& req);
+
+// The chat template prepare uses: `requested` (--template; an unknown name is an input error with a
+// suggestion), else the model's chat_template recognised as a built-in (an unrecognised one is an input
+// error naming --template), else "plain". Returns {name, where it came from}.
+struct TemplateChoice {
+  std::string name;
+  std::string source;  // "--template" | "tokenizer_config.json" | "default"
+};
+TemplateChoice choose_template(const std::string& requested, const Tokenizer& tok);
 
 }  // namespace loratune::data

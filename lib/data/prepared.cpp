@@ -21,6 +21,7 @@ constexpr const char* kTokensFile = "tokens.bin";
 constexpr const char* kMaskFile = "mask.bin";
 constexpr const char* kRowsFile = "rows.bin";
 constexpr const char* kStartsFile = "starts.bin";
+constexpr const char* kSourcesFile = "sample_sources.bin";
 constexpr const char* kManifestFile = "manifest.json";
 constexpr const char* kCorruptHint =
     "the dataset is corrupt or truncated: re-run `loratune prepare` to rebuild it";
@@ -90,6 +91,7 @@ SplitWriter::SplitWriter(const std::string& split_dir, int token_bytes)
   mask_file_ = std::make_unique<BufferedFile>(join_path(dir_, kMaskFile));
   rows_file_ = std::make_unique<BufferedFile>(join_path(dir_, kRowsFile));
   starts_file_ = std::make_unique<BufferedFile>(join_path(dir_, kStartsFile));
+  sources_file_ = std::make_unique<BufferedFile>(join_path(dir_, kSourcesFile));
 }
 
 SplitWriter::~SplitWriter() = default;
@@ -103,6 +105,8 @@ void SplitWriter::add(const Row& row) {
   for (size_t i = 1; i < row.starts.size(); ++i)
     LT_CHECK(row.starts[i] > row.starts[i - 1], "SplitWriter: starts must be strictly increasing");
   LT_CHECK(row.starts.back() < n, "SplitWriter: a sample start lies beyond the row");
+  LT_CHECK(row.sources.empty() || row.sources.size() == row.starts.size(),
+           "SplitWriter: sources must be empty or have one entry per sample start");
 
   if (token_bytes_ == 2) {
     std::vector<uint16_t> narrow(n);
@@ -129,6 +133,12 @@ void SplitWriter::add(const Row& row) {
                 static_cast<uint32_t>(row.starts.size()), static_cast<uint64_t>(samples_)};
   rows_file_->append(&rec, sizeof rec);
   starts_file_->append(row.starts.data(), row.starts.size() * sizeof(uint32_t));
+  if (row.sources.empty()) {
+    const std::vector<uint32_t> zeros(row.starts.size(), 0);
+    sources_file_->append(zeros.data(), zeros.size() * sizeof(uint32_t));
+  } else {
+    sources_file_->append(row.sources.data(), row.sources.size() * sizeof(uint32_t));
+  }
 
   rows_ += 1;
   tokens_ += static_cast<int64_t>(n);
@@ -141,6 +151,7 @@ void SplitWriter::finish() {
   tokens_file_->commit();
   mask_file_->commit();
   starts_file_->commit();
+  sources_file_->commit();
   rows_file_->commit();  // the index last: it refers to the others
   finished_ = true;
 }
@@ -182,6 +193,13 @@ PreparedSplit PreparedSplit::open(const std::string& split_dir, int token_bytes,
             std::to_string(s.starts_map_->size()) + " bytes is not a whole number of 4-byte sample starts");
   s.n_starts_ = static_cast<int64_t>(s.starts_map_->size() / sizeof(uint32_t));
   s.validate_rows();
+  const std::string sources_path = join_path(split_dir, kSourcesFile);
+  if (path_exists(sources_path)) {
+    s.sources_map_ = MappedFile::open(sources_path);
+    if (s.sources_map_->size() != static_cast<size_t>(s.n_starts_) * sizeof(uint32_t))
+      corrupt(sources_path, std::to_string(s.sources_map_->size()) + " bytes, expected 4 per sample (" +
+                                std::to_string(s.n_starts_) + " samples in " + kStartsFile + ")");
+  }
   // After the rows: tokens.bin is now known to be exactly what rows.bin describes.
   if (s.mask_map_->size() != static_cast<size_t>(s.tokens_))
     corrupt(s.mask_map_->path(), std::to_string(s.mask_map_->size()) + " bytes, expected one per token (" +
@@ -244,6 +262,7 @@ RowView PreparedSplit::row(int64_t i) const {
   v.ids = tokens_map_->data() + r.token_offset * static_cast<uint64_t>(token_bytes_);
   v.trained = mask_map_->data() + r.token_offset;
   v.starts = reinterpret_cast<const uint32_t*>(starts_map_->data()) + r.starts_offset;
+  if (sources_map_) v.sources = reinterpret_cast<const uint32_t*>(sources_map_->data()) + r.starts_offset;
   v.length = r.length;
   v.n_samples = r.n_samples;
   return v;
@@ -381,6 +400,18 @@ Manifest read_manifest(const std::string& dataset_dir) {
     fail_input(path + ": not found; " + dataset_dir + " is not a prepared dataset",
                "pass the output directory of `loratune prepare`, or re-run it");
   return manifest_from_json(read_text_file(path), path);
+}
+
+std::vector<std::string> manifest_source_paths(const Manifest& m, const std::string& path) {
+  auto it = m.extra.find("source_paths");
+  if (it == m.extra.end()) return {};
+  if (!it->is_array()) corrupt(path, "\"source_paths\" must be a list of file paths, got " + it->dump());
+  std::vector<std::string> out;
+  for (const auto& p : *it) {
+    if (!p.is_string()) corrupt(path, "\"source_paths\" must be a list of file paths, got " + it->dump());
+    out.push_back(p.get<std::string>());
+  }
+  return out;
 }
 
 PreparedDataset open_prepared(const std::string& dataset_dir, const std::string& tokenizer_fingerprint) {

@@ -13,6 +13,9 @@
 //                       u32 length (tokens), u32 number of samples packed into the row
 //                       u64 offset of the row's first entry in starts.bin (in entries, not bytes)
 //     starts.bin      u32 sample start offsets within each row (first is 0, strictly increasing)
+//     sample_sources.bin  u32 per sample, parallel to starts.bin: the index of the input file the sample
+//                     came from in manifest.json "source_paths" (for per-source evaluation). Optional for
+//                     readers: datasets written before it existed lack it (then every row's sources is null).
 // Rows are stored contiguously in order, which the reader checks: row i begins where row i-1 ends,
 // in tokens.bin and in starts.bin, and the totals match the file sizes exactly.
 #pragma once
@@ -22,6 +25,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/fs.h"
 #include "data/shaping.h"
@@ -35,7 +39,7 @@ constexpr size_t kRowRecordBytes = 24;
 int token_bytes_for_vocab(int64_t vocab_size);
 
 // Writes one split directory (created if missing). Each file streams through an AtomicFileWriter with
-// a bounded buffer: nothing is visible under the final names until finish() commits all four files.
+// a bounded buffer: nothing is visible under the final names until finish() commits all five files.
 // Destroying an unfinished writer removes the temporary files (the split directory itself stays).
 class SplitWriter {
  public:
@@ -56,7 +60,7 @@ class SplitWriter {
   class BufferedFile;
   std::string dir_;
   int token_bytes_;
-  std::unique_ptr<BufferedFile> tokens_file_, mask_file_, rows_file_, starts_file_;
+  std::unique_ptr<BufferedFile> tokens_file_, mask_file_, rows_file_, starts_file_, sources_file_;
   int64_t rows_ = 0, tokens_ = 0, trained_tokens_ = 0, samples_ = 0;
   bool finished_ = false;
 };
@@ -67,6 +71,7 @@ struct RowView {
   int token_bytes = 2;
   const uint8_t* trained = nullptr;  // [length]
   const uint32_t* starts = nullptr;  // [n_samples]
+  const uint32_t* sources = nullptr; // [n_samples] source index of each sample; null when not recorded
   uint32_t length = 0;
   uint32_t n_samples = 0;
 
@@ -74,7 +79,8 @@ struct RowView {
 };
 
 // A memory-mapped split. Opening validates file sizes and every row record (offsets, lengths, sample
-// starts); a corrupt or truncated file is an input error naming the file (and row). Token values and
+// starts, and sample_sources.bin's size when present); a corrupt or truncated file is an input error
+// naming the file (and row). Token values and
 // mask bytes are not scanned (the manifest's sha256s cover content integrity). Copies share the maps.
 class PreparedSplit {
  public:
@@ -84,6 +90,7 @@ class PreparedSplit {
   int64_t tokens() const { return tokens_; }
   RowView row(int64_t i) const;  // 0 <= i < rows()
   const std::string& dir() const { return dir_; }
+  bool has_sources() const { return sources_map_ != nullptr; }  // sample_sources.bin present
 
  private:
   PreparedSplit() = default;
@@ -93,6 +100,7 @@ class PreparedSplit {
   int token_bytes_ = 2;
   int64_t rows_ = 0, tokens_ = 0, n_starts_ = 0;
   std::shared_ptr<const MappedFile> tokens_map_, mask_map_, rows_map_, starts_map_;
+  std::shared_ptr<const MappedFile> sources_map_;  // null when the split has no sample_sources.bin
 };
 
 struct Manifest {
@@ -114,6 +122,11 @@ Manifest manifest_from_json(const std::string& text, const std::string& path);  
 // Reads <dataset_dir>/manifest.json; validates the version (a newer/unknown version is an input error
 // naming the file and both versions), the types of the fields, and token_bytes against vocab_size.
 Manifest read_manifest(const std::string& dataset_dir);
+
+// The input files in source-index order (manifest.json "source_paths", written by prepare: the training
+// inputs, then the --val inputs). Empty for datasets written before it existed; a present but malformed
+// list is an input error naming `path`.
+std::vector<std::string> manifest_source_paths(const Manifest& m, const std::string& path);
 
 // Opens a prepared dataset for a model: reads the manifest, checks that `tokenizer_fingerprint` equals
 // the manifest's (a mismatch is an input error naming both and saying to re-run prepare with this

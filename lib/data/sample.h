@@ -48,6 +48,9 @@ struct TokenizedSample {
   std::string source;
   int64_t line = 0;
   bool truncated = false;
+  // Index of the input file it came from in the dataset's source list (manifest.json "source_paths");
+  // stored per packed sample in sample_sources.bin, for per-source evaluation.
+  uint32_t source_index = 0;
 };
 
 }  // namespace loratune::data

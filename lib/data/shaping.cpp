@@ -24,6 +24,7 @@ TokenizedSample slice(const TokenizedSample& s, size_t begin, size_t end) {
   out.source = s.source;
   out.line = s.line;
   out.truncated = s.truncated;
+  out.source_index = s.source_index;
   return out;
 }
 
@@ -139,6 +140,7 @@ void Packer::add(TokenizedSample&& s) {
     r.ids = std::move(s.ids);
     r.trained = std::move(s.trained);
     r.starts = {0};
+    r.sources = {s.source_index};
     emit_(std::move(r));
     return;
   }
@@ -160,6 +162,7 @@ void Packer::add(TokenizedSample&& s) {
   }
   Row& r = open_[target];
   r.starts.push_back(static_cast<uint32_t>(r.ids.size()));
+  r.sources.push_back(s.source_index);
   r.ids.insert(r.ids.end(), s.ids.begin(), s.ids.end());
   r.trained.insert(r.trained.end(), s.trained.begin(), s.trained.end());
   if (r.ids.size() == cap) emit_open(target);

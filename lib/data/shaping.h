@@ -30,6 +30,7 @@ struct Row {
   std::vector<int32_t> ids;
   std::vector<uint8_t> trained;  // 1 = token is a loss target; same length as ids
   std::vector<uint32_t> starts;  // offsets where each packed sample begins (starts[0] == 0), increasing
+  std::vector<uint32_t> sources; // each packed sample's source_index, parallel to starts; empty = all 0
 };
 
 // Streams samples into rows and hands each finished row to `emit`.

@@ -388,6 +388,34 @@ std::vector<Segment> render(const std::string& template_name, const Record& r, b
   return b.take();
 }
 
+std::vector<Segment> render_generation_prompt(const std::string& template_name, const Record& r, bool add_bos) {
+  Record open = r;
+  if (r.format == Format::PromptCompletion) {
+    open.completion.clear();
+  } else {
+    LT_CHECK(r.format == Format::Chat, "render_generation_prompt: a prompt/completion or chat record is required");
+    if (r.messages.empty() || r.messages.back().role == "assistant")
+      fail_input(where(r) + ": the conversation must end with a user turn for the model to answer",
+                 "drop the final assistant message (put the expected answer in \"reference\")");
+    open.messages.push_back({"assistant", ""});
+  }
+  std::vector<Segment> segs = render(template_name, open, /*train_on_inputs=*/false, add_bos);
+  // The empty answer leaves its closing EOS (trained), maybe an answer-side space (llama2) and untrained
+  // text after it: cut at the first segment of that trailing trained group.
+  size_t end = segs.size();
+  while (end > 0 && !segs[end - 1].trained) --end;
+  while (end > 0 && segs[end - 1].trained) --end;
+  segs.resize(end);
+  while (!segs.empty() && segs.back().kind == Segment::Kind::Text) {
+    std::string& text = segs.back().text;
+    text.erase(text.find_last_not_of(' ') + 1);  // npos + 1 == 0 clears an all-space text
+    if (!text.empty()) break;
+    segs.pop_back();
+  }
+  for (Segment& seg : segs) seg.trained = false;  // earlier assistant turns are context here
+  return segs;
+}
+
 TokenizedSample tokenize(const std::vector<Segment>& segments, const Tokenizer& tok, const Record& origin,
                          const std::string& template_name) {
   TokenizedSample out;

@@ -96,6 +96,15 @@ std::optional<std::string> recognize_template(const std::string& jinja);
 std::vector<Segment> render(const std::string& template_name, const Record& r, bool train_on_inputs,
                             bool add_bos);
 
+// The prompt a model continues at inference: the record rendered as for training up to where the
+// (final) assistant answer begins, i.e. what Hugging Face's add_generation_prompt gives. `r` is a
+// PromptCompletion record (its completion is ignored) or a Chat record whose last message is not an
+// assistant turn (an input error naming its file:line otherwise). Trailing spaces (U+0020) of the
+// prompt are dropped: SentencePiece attaches a space to the word after it, so a training answer " Hi"
+// after "[/INST]" is the token "▁Hi", which the model must generate itself (llama2's " " after [/INST],
+// plain's "assistant: "). Newlines stay ("<|im_start|>assistant\n"). Every segment is untrained.
+std::vector<Segment> render_generation_prompt(const std::string& template_name, const Record& r, bool add_bos);
+
 // Tokenizes segments (see "Tokenization" above): Text through tok.encode(text, /*add_bos=*/false), Bos/Eos
 // as tok.special().bos/eos. Each token's trained flag follows the segment(s) it covers. A tokenizer without
 // the BOS/EOS the segments need is an input error naming template_name (when given) and the tokenizer.

@@ -1,6 +1,7 @@
 #include "model/device.h"
 
 #include <torch/torch.h>
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -79,6 +80,11 @@ void set_compute_threads(int64_t threads) {
   int64_t n = threads > 0 ? threads : static_cast<int64_t>(sysconf(_SC_NPROCESSORS_ONLN));
   if (n < 1) n = 1;
   at::set_num_threads(static_cast<int>(n));
+  // LibTorch already parallelises around BLAS calls; a multi-threaded OpenBLAS underneath oversubscribes
+  // the cores (measured: fp32 forward +50% with one BLAS thread, scripts/bench-forward.sh). Looked up at
+  // run time because the BLAS behind libblas.so.3 is chosen by Debian's alternatives.
+  using SetThreads = void (*)(int);
+  if (auto set_blas = reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set_blas(1);
 }
 
 }  // namespace loratune

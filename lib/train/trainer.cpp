@@ -449,8 +449,16 @@ class Trainer {
 json plan_finetune(const Config& cfg) {
   require_data(cfg);
   auto hp = load_hparams(cfg.model.path);
-  auto manifest = data::read_manifest(cfg.train.data);
-  const auto plan = plan_steps(cfg.train, manifest.train_rows);
+  // Without a prepared dataset yet, plan from data.seq_len; the step count needs the dataset's rows
+  // unless train.steps is set.
+  const bool have_data = path_exists(join_path(cfg.train.data, "manifest.json"));
+  data::Manifest manifest{};
+  if (have_data) {
+    manifest = data::read_manifest(cfg.train.data);
+  } else {
+    manifest.seq_len = cfg.data.seq_len;
+  }
+  const auto plan = plan_steps(cfg.train, have_data ? manifest.train_rows : 0);
   const std::string dtype = compute_dtype(cfg) == "auto" ? (cpu_has_fast_bf16() ? "bf16" : "fp32") : compute_dtype(cfg);
   const int64_t total = hp.num_parameters();
   const int64_t trainable = cfg.lora.enabled ? lora_parameter_count(hp, lora_options(cfg.lora)) : total;
@@ -458,14 +466,15 @@ json plan_finetune(const Config& cfg) {
   const double train_state = static_cast<double>(trainable) * 16;  // fp32 param + grad + two AdamW moments
   const double acts = activation_bytes(hp, cfg, manifest.seq_len);
   return {{"parameters", total},
+          {"dataset", have_data ? json(cfg.train.data) : json("not prepared yet (" + cfg.train.data + ")")},
           {"trainable_parameters", trainable},
           {"trainable_percent", 100.0 * trainable / std::max<int64_t>(1, total)},
           {"compute_dtype", dtype},
-          {"train_rows", manifest.train_rows},
-          {"val_rows", manifest.val_rows},
+          {"train_rows", have_data ? json(manifest.train_rows) : json(nullptr)},
+          {"val_rows", have_data ? json(manifest.val_rows) : json(nullptr)},
           {"seq_len", manifest.seq_len},
           {"tokens_per_step", cfg.train.batch_size * cfg.train.grad_accum * manifest.seq_len},
-          {"steps", plan.total_steps},
+          {"steps", have_data || cfg.train.steps > 0 ? json(plan.total_steps) : json(nullptr)},
           {"warmup_steps", plan.warmup_steps},
           {"estimated_peak_memory_bytes", weights + train_state + acts},
           {"estimate_parts", {{"weights", weights}, {"trainable_state", train_state}, {"activations", acts}}}};

@@ -341,3 +341,80 @@ TEST_CASE("open_prepared checks the tokenizer fingerprint and maps the splits", 
                Catch::Contains("train/rows.bin: holds 3 rows but manifest.json says 5"));
   }
 }
+
+TEST_CASE("sample sources: written per sample, read back, optional for older datasets", "[data]") {
+  TempDir tmp("prep");
+  const std::string dir = tmp.file("train");
+  std::vector<Row> rows = sample_rows(300);
+  rows[0].sources = {4};
+  rows[1].sources = {0, 2, 1};
+  // rows[2] leaves sources empty: every sample counts as source 0.
+  write_split(dir, 2, rows);
+  CHECK(std::filesystem::file_size(dir + "/sample_sources.bin") == 5u * 4u);
+
+  SECTION("round trip") {
+    auto split = PreparedSplit::open(dir, 2, 3);
+    REQUIRE(split.has_sources());
+    const std::vector<std::vector<uint32_t>> want = {{4}, {0, 2, 1}, {0}};
+    for (int64_t i = 0; i < 3; ++i) {
+      RowView v = split.row(i);
+      REQUIRE(v.sources != nullptr);
+      for (uint32_t k = 0; k < v.n_samples; ++k) CHECK(v.sources[k] == want[static_cast<size_t>(i)][k]);
+    }
+  }
+  SECTION("a dataset written before sample_sources.bin existed still opens, without sources") {
+    std::filesystem::remove(dir + "/sample_sources.bin");
+    auto split = PreparedSplit::open(dir, 2, 3);
+    CHECK_FALSE(split.has_sources());
+    CHECK(split.row(1).sources == nullptr);
+    CHECK(split.row(1).starts[2] == 5);
+  }
+  SECTION("a truncated sample_sources.bin is rejected naming it") {
+    truncate_file(dir + "/sample_sources.bin", 4);
+    CHECK_THAT(error_text([&] { PreparedSplit::open(dir, 2, 3); }),
+               Catch::Contains("sample_sources.bin") && Catch::Contains("expected 4 per sample"));
+  }
+  SECTION("a sources list that does not match the starts is a bug of the caller") {
+    Row bad = make_row({1, 2}, {1, 1}, {0});
+    bad.sources = {1, 2};
+    SplitWriter w(tmp.file("bad"), 2);
+    CHECK_THROWS_AS(w.add(bad), Error);
+  }
+}
+
+TEST_CASE("manifest_source_paths reads the source list", "[data]") {
+  Manifest m = make_manifest(400, 0, 0);
+  CHECK(manifest_source_paths(m, "manifest.json").empty());  // older datasets have none
+  m.extra["source_paths"] = {"a.txt", "b.jsonl"};
+  CHECK(manifest_source_paths(m, "manifest.json") == std::vector<std::string>{"a.txt", "b.jsonl"});
+  m.extra["source_paths"] = {"a.txt", 3};
+  CHECK_THAT(error_text([&] { manifest_source_paths(m, "x/manifest.json"); }),
+             Catch::Contains("x/manifest.json") && Catch::Contains("source_paths"));
+}
+
+TEST_CASE("source indices flow through chunking and packing into the rows", "[data]") {
+  auto sample = [](int n, uint32_t source) {
+    TokenizedSample s;
+    for (int i = 0; i < n; ++i) {
+      s.ids.push_back(i + 1);
+      s.trained.push_back(1);
+    }
+    s.source_index = source;
+    return s;
+  };
+  for (const auto& c : chunk(sample(10, 7), 4, 1)) CHECK(c.source_index == 7);
+  std::vector<Row> rows;
+  Packer packed(8, true, [&](Row&& r) { rows.push_back(std::move(r)); });
+  packed.add(sample(3, 1));
+  packed.add(sample(3, 2));
+  packed.add(sample(6, 3));
+  packed.finish();
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].sources == std::vector<uint32_t>{1, 2});
+  CHECK(rows[1].sources == std::vector<uint32_t>{3});
+  rows.clear();
+  Packer padded(8, false, [&](Row&& r) { rows.push_back(std::move(r)); });
+  padded.add(sample(3, 5));
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].sources == std::vector<uint32_t>{5});
+}

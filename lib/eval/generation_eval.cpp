@@ -1,0 +1,149 @@
+#include "eval/generation_eval.h"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/log.h"
+#include "core/strings.h"
+#include "data/templates.h"
+
+namespace loratune::eval {
+namespace {
+using json = nlohmann::json;
+
+constexpr const char* kSampleForm =
+    "each line must be {\"prompt\": \"...\", \"reference\": \"...\"} or "
+    "{\"messages\": [{\"role\": \"user\", \"content\": \"...\"}], \"reference\": \"...\"}";
+
+[[noreturn]] void bad_line(const std::string& where, const std::string& problem) {
+  fail_input(where + ": " + problem, kSampleForm);
+}
+
+std::vector<data::Message> parse_messages(const json& msgs, const std::string& where) {
+  if (!msgs.is_array() || msgs.empty())
+    bad_line(where, "\"messages\" must be a non-empty array of {\"role\", \"content\"} objects");
+  static const std::vector<std::string> roles = {"system", "user", "assistant"};
+  std::vector<data::Message> out;
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    const json& m = msgs[i];
+    const std::string at = "messages[" + std::to_string(i) + "]";
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
+        !m["content"].is_string())
+      bad_line(where, at + " must be {\"role\": \"...\", \"content\": \"...\"} with string values");
+    data::Message msg{m["role"].get<std::string>(), m["content"].get<std::string>()};
+    if (std::find(roles.begin(), roles.end(), msg.role) == roles.end())
+      bad_line(where, at + ".role: unknown role \"" + msg.role + "\"" + did_you_mean(msg.role, roles));
+    out.push_back(std::move(msg));
+  }
+  if (out.back().role == "assistant")
+    bad_line(where, "the messages end with an assistant turn; the last turn must be the one to answer");
+  return out;
+}
+
+GenerationSample parse_sample(const std::string& line, const std::string& path, int64_t line_no) {
+  const std::string where = path + ":" + std::to_string(line_no);
+  json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) bad_line(where, "invalid JSON");
+  if (!j.is_object()) bad_line(where, "expected a JSON object, got " + std::string(j.type_name()));
+  if (!j.contains("reference")) bad_line(where, "missing field \"reference\" (the expected answer)");
+  if (!j["reference"].is_string()) bad_line(where, "\"reference\" must be a string");
+  const bool has_prompt = j.contains("prompt"), has_messages = j.contains("messages");
+  if (has_prompt == has_messages) bad_line(where, "give exactly one of \"prompt\" and \"messages\"");
+
+  GenerationSample s;
+  s.reference = j["reference"].get<std::string>();
+  s.record.source = path;
+  s.record.line = line_no;
+  if (has_prompt) {
+    if (!j["prompt"].is_string()) bad_line(where, "\"prompt\" must be a string");
+    s.record.format = data::Format::PromptCompletion;
+    s.record.prompt = j["prompt"].get<std::string>();
+    s.input = {{"prompt", j["prompt"]}};
+  } else {
+    s.record.format = data::Format::Chat;
+    s.record.messages = parse_messages(j["messages"], where);
+    s.input = {{"messages", j["messages"]}};
+  }
+  if (j.contains("id")) s.id = j["id"];
+  return s;
+}
+
+}  // namespace
+
+std::vector<GenerationSample> read_generation_samples(const std::string& path, int64_t max_samples) {
+  if (!path_exists(path) || is_directory(path))
+    fail_input(path + ": generation samples file not found", "pass a JSONL file with --prompts FILE");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail_input(path + ": cannot be read", "check the file's permissions");
+  std::vector<GenerationSample> out;
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (trim(line).empty()) continue;
+    out.push_back(parse_sample(line, path, n));
+    if (max_samples > 0 && static_cast<int64_t>(out.size()) >= max_samples) break;
+  }
+  if (in.bad()) fail_runtime(path + ": read error", "check the file system");
+  if (out.empty()) fail_input(path + ": no samples", kSampleForm);
+  return out;
+}
+
+std::vector<int> generation_prompt_ids(const GenerationSample& s, const std::string& template_name,
+                                       const Tokenizer& tok) {
+  const auto segments = data::render_generation_prompt(template_name, s.record, tok.special().add_bos);
+  const data::TokenizedSample t = data::tokenize(segments, tok, s.record, template_name);
+  if (t.ids.empty())
+    fail_input(s.record.source + ":" + std::to_string(s.record.line) + ": the prompt renders to no tokens",
+               "give the sample a non-empty prompt");
+  return {t.ids.begin(), t.ids.end()};
+}
+
+GenerationEvalResult evaluate_generation(CausalLM& model, const Tokenizer& tok,
+                                         const std::vector<GenerationSample>& samples,
+                                         const GenerationEvalOptions& opts) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  GenerationEvalResult res;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto total = static_cast<int64_t>(samples.size());
+  bool warned_length = false;
+  for (int64_t i = 0; i < total; ++i) {
+    const GenerationSample& s = samples[static_cast<size_t>(i)];
+    SamplingOptions so = opts.sampling;
+    so.seed = opts.sampling.seed + static_cast<uint64_t>(i);
+    const std::vector<int> prompt = generation_prompt_ids(s, opts.template_name, tok);
+    if (static_cast<int64_t>(prompt.size()) + so.max_new_tokens > model->hparams().max_position_embeddings &&
+        !warned_length) {
+      log::warn(s.record.source + ":" + std::to_string(s.record.line) + ": the prompt (" +
+                std::to_string(prompt.size()) + " tokens) + max_new_tokens exceeds the model's " +
+                "max_position_embeddings (" + std::to_string(model->hparams().max_position_embeddings) +
+                "); answers may degrade (warned once)");
+      warned_length = true;
+    }
+    const GenerationResult g = generate(model, tok, prompt, so);
+    GenerationOutput o;
+    o.output = g.text;
+    o.finish_reason = g.finish_reason;
+    o.prompt_tokens = g.prompt_tokens;
+    o.generated_tokens = static_cast<int64_t>(g.tokens.size());
+    o.scores = score_text(g.text, s.reference);
+    res.generated_tokens += o.generated_tokens;
+    res.mean.exact_match += o.scores.exact_match;
+    res.mean.contains += o.scores.contains;
+    res.mean.token_f1 += o.scores.token_f1;
+    res.mean.rouge_l += o.scores.rouge_l;
+    res.outputs.push_back(std::move(o));
+    if (opts.on_progress) opts.on_progress(i + 1, total, res.generated_tokens);
+  }
+  if (total > 0) {
+    const double n = static_cast<double>(total);
+    res.mean = {res.mean.exact_match / n, res.mean.contains / n, res.mean.token_f1 / n, res.mean.rouge_l / n};
+  }
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return res;
+}
+
+}  // namespace loratune::eval
