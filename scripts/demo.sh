@@ -15,8 +15,10 @@ mkdir -p "$out"
 start=$(date +%s)
 lt() { "$bin" "$@" --log-level warn; }
 
-echo "== 1. prepare: the legal corpus (train + val split), held-out legal documents, held-out general English"
-lt prepare data/legal/train --model data/base-model --seq-len 256 --out "$out/legal" | tail -n 4
+echo "== 1. prepare: the legal corpus mixed with general English (replay, so the model keeps its English),"
+echo "      held-out legal documents, held-out general English"
+lt prepare data/legal/train data/general/train.txt --split-text blank-line --model data/base-model --seq-len 256 \
+  --out "$out/legal" | tail -n 4
 lt prepare data/legal/heldout --model data/base-model --seq-len 256 --val-fraction 0 --out "$out/legal-heldout" >/dev/null
 lt prepare data/general/heldout.txt --model data/base-model --split-text blank-line --seq-len 256 --val-fraction 0 \
   --out "$out/general-heldout" >/dev/null
