@@ -126,21 +126,6 @@ Plan make_plan(const EvalRequest& req) {
   return p;
 }
 
-SamplingOptions sampling_options(const Config& cfg, const Tokenizer& tok, const ModelHParams& hp) {
-  SamplingOptions so;
-  so.max_new_tokens = cfg.generate.max_new_tokens;
-  so.temperature = cfg.generate.temperature;
-  so.top_k = cfg.generate.top_k;
-  so.top_p = cfg.generate.top_p;
-  so.seed = static_cast<uint64_t>(cfg.runtime.seed);
-  so.stop = cfg.generate.stop;
-  so.eos_ids = tok.special().eos_ids;
-  for (int64_t e : hp.eos_token_ids)
-    if (std::find(so.eos_ids.begin(), so.eos_ids.end(), static_cast<int>(e)) == so.eos_ids.end())
-      so.eos_ids.push_back(static_cast<int>(e));
-  return so;
-}
-
 data::PreparedSplit open_split(const Config& cfg, const Tokenizer& tok, const ModelHParams& hp,
                                data::Manifest* manifest) {
   data::PreparedDataset ds = data::open_prepared(cfg.eval.data, tok.fingerprint());

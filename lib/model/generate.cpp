@@ -149,13 +149,7 @@ void check_tokenizer_matches(const Tokenizer& tok, const ModelHParams& hp, const
                "the tokenizer does not belong to this model: use the tokenizer.model shipped with the weights");
 }
 
-TextGeneration generate_text(LoadedModel& lm, const Tokenizer& tok, const Config& cfg, const std::string& prompt,
-                             const std::function<void(const std::string&)>& on_text) {
-  TextGeneration out;
-  out.device = lm.device.str();
-  out.dtype = dtype_label(lm.dtype);
-  out.load_seconds = lm.load_seconds;
-
+SamplingOptions sampling_options(const Config& cfg, const Tokenizer& tok, const ModelHParams& hp) {
   SamplingOptions so;
   so.max_new_tokens = cfg.generate.max_new_tokens;
   so.temperature = cfg.generate.temperature;
@@ -164,9 +158,20 @@ TextGeneration generate_text(LoadedModel& lm, const Tokenizer& tok, const Config
   so.seed = static_cast<uint64_t>(cfg.runtime.seed);
   so.stop = cfg.generate.stop;
   so.eos_ids = tok.special().eos_ids;
-  for (int64_t e : lm.hp.eos_token_ids)
+  for (int64_t e : hp.eos_token_ids)
     if (std::find(so.eos_ids.begin(), so.eos_ids.end(), static_cast<int>(e)) == so.eos_ids.end())
       so.eos_ids.push_back(static_cast<int>(e));
+  return so;
+}
+
+TextGeneration generate_text(LoadedModel& lm, const Tokenizer& tok, const Config& cfg, const std::string& prompt,
+                             const std::function<void(const std::string&)>& on_text) {
+  TextGeneration out;
+  out.device = lm.device.str();
+  out.dtype = dtype_label(lm.dtype);
+  out.load_seconds = lm.load_seconds;
+
+  SamplingOptions so = sampling_options(cfg, tok, lm.hp);
   auto ids = tok.encode(prompt, tok.special().add_bos);
   if (static_cast<int64_t>(ids.size()) + so.max_new_tokens > lm.hp.max_position_embeddings)
     log::warn("prompt (" + std::to_string(ids.size()) + " tokens) + max_new_tokens exceeds the model's " +

@@ -50,6 +50,8 @@ struct TextGeneration {
 };
 
 struct LoadedModel;
+// Decoding options from cfg.generate and cfg.runtime.seed; EOS ids from the tokenizer and config.json.
+SamplingOptions sampling_options(const Config& cfg, const Tokenizer& tok, const ModelHParams& hp);
 // Encodes the prompt (BOS per the tokenizer config) and generates with cfg.generate's settings and
 // cfg.runtime.seed; EOS ids come from the tokenizer and config.json.
 TextGeneration generate_text(LoadedModel& lm, const Tokenizer& tok, const Config& cfg, const std::string& prompt,
