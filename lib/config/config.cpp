@@ -191,6 +191,9 @@ const std::vector<Field>& fields() {
         [](const std::string& v, const std::string& k) { one_of(v, k, {"kaiming", "gaussian"}); }));
     t.push_back(make_field<LoraConfig, std::vector<int64_t>>("lora.layers", &Config::lora, &LoraConfig::layers,
         "Decoder layers that get adapters (empty = all)."));
+    t.push_back(make_field<LoraConfig, std::string>("lora.init_adapter", &Config::lora, &LoraConfig::init_adapter,
+        "Continue training this PEFT adapter directory (e.g. one written by HF PEFT); its adapter_config.json "
+        "replaces lora.r/alpha/targets/layers. Empty = a fresh adapter."));
     // [train]
     t.push_back(make_field<TrainConfig, std::string>("train.data", &Config::train, &TrainConfig::data,
         "Prepared dataset directory (from loratune prepare)."));

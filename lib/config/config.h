@@ -60,6 +60,7 @@ struct LoraConfig {
   bool rslora = false;
   std::string init = "kaiming";  // kaiming | gaussian
   std::vector<int64_t> layers;   // empty = all decoder layers
+  std::string init_adapter;      // continue training this PEFT adapter (its config replaces r/alpha/targets)
 };
 
 // [train] the optimisation loop and the run directory.

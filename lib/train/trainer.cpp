@@ -168,8 +168,16 @@ class Trainer {
     if (data_->manifest.vocab_size > lm_.hp.vocab_size)
       fail_input(t.data + ": prepared with a vocabulary of " + std::to_string(data_->manifest.vocab_size) +
                  " but the model has " + std::to_string(lm_.hp.vocab_size));
-    if (cfg_.lora.enabled) {
-      auto inj = inject_lora(lm_.model, lora_options(cfg_.lora), static_cast<uint64_t>(cfg_.runtime.seed));
+    if (cfg_.lora.enabled && !cfg_.lora.init_adapter.empty()) {
+      // Continued training: the adapter's own config (rank/alpha patterns included) defines the modules.
+      lora_opts_ = read_peft_config(cfg_.lora.init_adapter);
+      lora_opts_.dropout = cfg_.lora.dropout;
+      auto inj = load_peft_adapter(lm_.model, cfg_.lora.init_adapter);
+      log::info("continuing adapter " + cfg_.lora.init_adapter + " on " + std::to_string(inj.modules.size()) +
+                " modules, " + std::to_string(inj.trainable_parameters) + " trainable parameters");
+    } else if (cfg_.lora.enabled) {
+      lora_opts_ = lora_options(cfg_.lora);
+      auto inj = inject_lora(lm_.model, lora_opts_, static_cast<uint64_t>(cfg_.runtime.seed));
       log::info("LoRA on " + std::to_string(inj.modules.size()) + " modules, " +
                 std::to_string(inj.trainable_parameters) + " trainable parameters");
     } else {
@@ -272,7 +280,7 @@ class Trainer {
   void save_adapter(const std::string& dir) {
     AtomicDirectory ad(dir, /*overwrite=*/true);
     if (cfg_.lora.enabled)
-      save_peft_adapter(ad.tmp_path(), lm_.model, lora_options(cfg_.lora), cfg_.model.path);
+      save_peft_adapter(ad.tmp_path(), lm_.model, lora_opts_, cfg_.model.path);
     else
       save_hf_model(ad.tmp_path(), lm_.model, cfg_.model.path);
     ad.commit();
@@ -431,6 +439,7 @@ class Trainer {
   const FinetuneCallbacks& cb_;
   std::unique_ptr<Tokenizer> tok_;
   LoadedModel lm_;
+  LoraOptions lora_opts_;  // what the adapter is (fresh from [lora], or read from lora.init_adapter)
   std::unique_ptr<data::PreparedDataset> data_;
   std::vector<std::string> names_;
   std::vector<torch::Tensor> params_;

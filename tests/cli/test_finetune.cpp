@@ -112,6 +112,20 @@ TEST_CASE("finetune overfits a tiny dataset and writes a PEFT run directory", "[
     auto base = run_loratune("generate --json -n 16 -p 'The licensee' --model " + shell_quote(model));
     CHECK(json::parse(base.out)["tokens"] != json::parse(a.out)["tokens"]);
   }
+  SECTION("training continues from an existing PEFT adapter (lora.init_adapter)") {
+    auto more = tmp.file("more");
+    auto c = run_loratune("finetune --model " + shell_quote(model) + " --data " + shell_quote(data) + " --out " +
+                          shell_quote(more) + " --steps 3 --batch-size 4 --lr 1e-3 --threads 1 --set lora.dropout=0" +
+                          " --set lora.init_adapter=" + shell_quote(out + "/adapter"));
+    INFO(c.err);
+    REQUIRE(c.code == 0);
+    auto mm = metrics(more);
+    REQUIRE(mm.size() == 3);
+    // Starts where the first run ended (~0.07), not from the base model (> 6).
+    CHECK(mm.front()["loss"].get<double>() < 0.5);
+    auto cfg2 = json::parse(lt_test::read_file(more + "/adapter/adapter_config.json"));
+    CHECK(cfg2["r"] == 16);
+  }
   SECTION("an existing run directory is not overwritten") {
     auto again = run_loratune(finetune(out, "--steps 2"));
     CHECK(again.code == 2);
