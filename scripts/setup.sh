@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages loratune needs (idempotent; quick when everything is present).
-#   scripts/setup.sh           build + run dependencies
-#   scripts/setup.sh --test    also what the test suite needs (python3-torch for the reference check,
-#                              chromium for the report test, nodejs + npm for the llama.cpp consumer test)
+# Installs what loratune needs (idempotent; quick and quiet when everything is present).
+#   scripts/setup.sh           build + run dependencies (Debian 12 packages)
+#   scripts/setup.sh --test    also what the test suite needs: chromium (report test), python3-torch (the
+#                              fp64 cross-check), and the reference environment (scripts/setup-reference.sh):
+#                              a venv with transformers, PEFT, tokenizers, gguf and llama-cpp-python, plus the
+#                              real SmolLM2-135M-Instruct fixture. Nothing of that is needed to run loratune.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config ccache
           libtorch-dev libopenblas0-pthread
           libsentencepiece-dev sentencepiece libcli11-dev nlohmann-json3-dev catch2 libgloo-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(python3-torch chromium)
+  packages+=(python3-torch python3-venv chromium unzip)
 fi
 
 missing=()
@@ -20,16 +23,19 @@ done
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   echo "setup: all ${#packages[@]} packages present"
-  exit 0
+else
+  echo "setup: missing packages: ${missing[*]}"
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: not root. Run this, then re-run the script:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  echo "setup: installed ${missing[*]}"
 fi
 
-echo "setup: missing packages: ${missing[*]}"
-if [[ $(id -u) -ne 0 ]]; then
-  echo "setup: not root. Run this, then re-run the script:" >&2
-  echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
-  exit 1
+if [[ "${1:-}" == "--test" ]]; then
+  scripts/setup-reference.sh
 fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-apt-get install -y -q --no-install-recommends "${missing[@]}"
-echo "setup: installed ${missing[*]}"

@@ -1,0 +1,103 @@
+"""Shared helpers of the reference tests (tests/reference/test_*.py): each one runs the real loratune binary,
+hands what it wrote to the real consumer (transformers, PEFT, llama.cpp through llama-cpp-python) and compares
+the numbers with loratune's own, which come from the test-side tool loratune-logits.
+
+CTest runs every tests/reference/test_*.py as
+    scripts/refpy tests/reference/test_X.py --loratune BIN --logits-tool BIN
+A test prints what it measured, one line per comparison, and exits non-zero when any comparison failed.
+"""
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import torch
+from safetensors.torch import load_file
+
+SOURCE_DIR = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+FIXTURES = os.path.join(SOURCE_DIR, "tests", "fixtures")
+CACHE = os.environ.get("LORATUNE_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "loratune"))
+SMOLLM2_HF = os.path.join(CACHE, "smollm2-135m-instruct", "hf")
+SMOLLM2_GGUF = os.path.join(CACHE, "smollm2-135m-instruct", "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+class Ref:
+    """Command-line arguments, a scratch directory and the list of failed comparisons of one test script."""
+
+    def __init__(self, description):
+        p = argparse.ArgumentParser(description=description)
+        p.add_argument("--loratune", required=True, help="the loratune binary")
+        p.add_argument("--logits-tool", required=True, help="the loratune-logits binary")
+        p.add_argument("--keep", action="store_true", help="keep the scratch directory")
+        self.args = p.parse_args()
+        self.tmp = tempfile.mkdtemp(prefix="lt-ref-")
+        self.failures = []
+        torch.manual_seed(0)
+        torch.set_num_threads(1)
+        # fp32 everywhere: no TF32, no reduced-precision reductions.
+        torch.backends.cuda.matmul.allow_tf32 = False
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+    def loratune(self, *args, expect=0):
+        """Runs `loratune args...`; returns (stdout, stderr). A different exit code is a failure (raises)."""
+        cmd = [self.args.loratune, *args]
+        r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if expect is not None and r.returncode != expect:
+            raise RuntimeError(f"{shlex.join(cmd)} exited {r.returncode} (expected {expect}):\n{r.stderr}{r.stdout}")
+        return r.stdout, r.stderr, r.returncode
+
+    def logits(self, model, ids, adapter=None):
+        """loratune's fp32 logits [B, T, V] of `ids` ([B, T] int lists) for `model` (+ PEFT `adapter`)."""
+        out = self.path("logits.safetensors")
+        cmd = [self.args.logits_tool, "--model", model, "--ids", json.dumps(ids), "--out", out]
+        if adapter:
+            cmd += ["--adapter", adapter]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"{shlex.join(cmd)} exited {r.returncode}:\n{r.stderr}")
+        t = load_file(out)["logits"]
+        os.remove(out)
+        return t
+
+    def encode(self, model, text):
+        """(ids, eos) as loratune's tokenizer of `model` encodes `text` (with BOS as the model adds it)."""
+        r = subprocess.run([self.args.logits_tool, "--model", model, "--encode", text], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"loratune-logits --encode failed:\n{r.stderr}")
+        j = json.loads(r.stdout)
+        return j["ids"], j["eos"]
+
+    def check(self, name, ok, detail=""):
+        print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+        if not ok:
+            self.failures.append(name)
+        return ok
+
+    def check_close(self, name, ours, theirs, tol):
+        """max |ours - theirs| <= tol (both [.., V] tensors of one shape)."""
+        if ours.shape != theirs.shape:
+            return self.check(name, False, f"shapes differ: {tuple(ours.shape)} vs {tuple(theirs.shape)}")
+        d = (ours.double() - theirs.double()).abs().max().item()
+        scale = theirs.abs().max().item()
+        return self.check(name, d <= tol, f"max |diff| {d:.3g} (tolerance {tol:g}; max |logit| {scale:.3g})")
+
+    def finish(self):
+        if self.args.keep:
+            print(f"scratch directory kept: {self.tmp}")
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.failures:
+            print(f"{len(self.failures)} comparison(s) failed: {', '.join(self.failures)}")
+            sys.exit(1)
+        print("all comparisons passed")
+
+
+def random_ids(vocab, batch, length, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, vocab, (batch, length), generator=g).tolist()
