@@ -6,6 +6,14 @@
 
 #include "core/error.h"
 
+// LibTorch 2.x has scaled_dot_product_attention (fused kernels); 1.13 keeps the eager matmul-softmax-matmul
+// path, which the 1.13 build's test suite covers.
+#if TORCH_VERSION_MAJOR >= 2
+#define LORATUNE_SDPA 1
+#else
+#define LORATUNE_SDPA 0
+#endif
+
 namespace loratune {
 namespace {
 // Uninitialised storage: weights are filled by the loader or by random init.
@@ -113,9 +121,14 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
     v = v.unsqueeze(2).expand({B, n_kv_heads_, rep, S, head_dim_}).reshape({B, n_heads_, S, head_dim_});
   }
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
+#if LORATUNE_SDPA
+  // LibTorch 2.x: fused attention (flash kernels on CPU and CUDA, fp32 softmax accumulation); mask is bool.
+  auto out = at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale);  // [B, nH, T, hd]
+#else
   auto scores = torch::matmul(q, k.transpose(2, 3)) * scale;  // [B, nH, T, S]
   auto probs = torch::softmax(scores.to(torch::kFloat32) + mask, -1).to(q.scalar_type());
   auto out = torch::matmul(probs, v);  // [B, nH, T, hd]
+#endif
   out = out.transpose(1, 2).reshape({B, T, n_heads_ * head_dim_});
   return o_proj(out);
 }
@@ -217,9 +230,13 @@ torch::Tensor DecoderImpl::forward(const torch::Tensor& input_ids, const Forward
     if (hp_.sliding_window > 0) allowed = allowed.logical_and(q_pos - k_pos < hp_.sliding_window);
     allowed = allowed.unsqueeze(0);  // [1, T, S]
   }
+#if LORATUNE_SDPA
+  auto mask = allowed.unsqueeze(1);  // [B|1, 1, T, S] bool, true = attend (scaled_dot_product_attention)
+#else
   auto mask = torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(torch::kFloat32).device(device))
                   .masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity())
-                  .unsqueeze(1);  // [B|1, 1, T, S]
+                  .unsqueeze(1);  // [B|1, 1, T, S] additive
+#endif
 
   auto h = embed_tokens(input_ids);  // [B, T, H]
   const bool checkpoint = opts.checkpoint_layers && !opts.cache && torch::GradMode::is_enabled();

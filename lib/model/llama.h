@@ -71,7 +71,8 @@ TORCH_MODULE(RMSNorm);
 class AttentionImpl : public torch::nn::Module {
  public:
   AttentionImpl(const ModelHParams& hp, int64_t layer_index);
-  // x [B, T, H], cos/sin [B, T, hd] (x's dtype), mask [B|1, 1, T, S] additive fp32 -> [B, T, H]
+  // x [B, T, H], cos/sin [B, T, hd] (x's dtype), mask [B|1, 1, T, S] (additive fp32 on LibTorch 1.13,
+  // bool true = attend on 2.x) -> [B, T, H]
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, KVCache* cache);
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};

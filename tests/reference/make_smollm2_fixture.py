@@ -6,6 +6,8 @@ tokenizer.json and tokenizer_config.json (with the chat template read from the G
     scripts/refpy tests/reference/make_smollm2_fixture.py FILE.gguf OUT_DIR
 """
 import os
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # no progress bars in setup logs
 import sys
 
 import torch
