@@ -5,9 +5,14 @@
 # Outputs go to demo-out/ (DEMO_OUT overrides); the run's HTML report is demo-out/report.html.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+# LibTorch: Debian's 1.13 by default (LORATUNE_TORCH=pip: the pip LibTorch 2.x of the reference venv, which
+# scripts/setup.sh --test makes; README "Two LibTorch builds" says when it is worth it).
+case "${LORATUNE_TORCH:-debian}" in
+  pip) scripts/setup.sh --test; default_dir=build-torch2 ;;
+  *) scripts/setup.sh; default_dir=build ;;
+esac
 scripts/build.sh --target loratune
-bin=${LORATUNE_BUILD_DIR:-build}/apps/loratune/loratune
+bin=${LORATUNE_BUILD_DIR:-$default_dir}/apps/loratune/loratune
 out=${DEMO_OUT:-demo-out}
 steps=${DEMO_STEPS:-}   # tests run a shorter demo
 rm -rf "$out"
