@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what loratune needs (idempotent; quick and quiet when everything is present).
 #   scripts/setup.sh           build + run dependencies (Debian 12 packages)
-#   scripts/setup.sh --test    also what the test suite needs: chromium (report test), python3-torch (the
-#                              fp64 cross-check), and the reference environment (scripts/setup-reference.sh):
-#                              a venv with transformers, PEFT, tokenizers, gguf and llama-cpp-python, plus the
-#                              real SmolLM2-135M-Instruct fixture. Nothing of that is needed to run loratune.
+#   scripts/setup.sh --test    also what the test suite needs: chromium (report test) and the reference
+#                              environment (scripts/setup-reference.sh): a venv with transformers, PEFT,
+#                              tokenizers, gguf and llama-cpp-python, plus the real SmolLM2-135M-Instruct
+#                              fixture. Nothing of that is needed to run loratune.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,7 +12,7 @@ packages=(build-essential cmake ninja-build pkg-config ccache
           libtorch-dev libopenblas0-pthread
           libsentencepiece-dev sentencepiece libcli11-dev nlohmann-json3-dev catch2 libgloo-dev)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(python3-torch python3-venv chromium unzip)
+  packages+=(python3-venv chromium unzip)
 fi
 
 missing=()

@@ -1,18 +1,19 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """Independent PyTorch reference for the causal-LM math loratune implements (llama, mistral, qwen2, qwen3).
 
 Written from Hugging Face transformers' modeling code (see README.md next to this file for the exact
-source facts), using only the Python standard library and torch (Debian python3-torch 1.13 works).
+source facts), using only the Python standard library and torch (Debian's python3-torch 1.13
+and the reference venv's torch 2.x both work).
 
 Modes:
   make      (re)create the tiny random checkpoints + golden logits under tests/fixtures/models/<name>/
   check     recompute the logits from the files on disk and compare with reference.safetensors
   selftest  cheap math self-checks, plus "mutation" checks showing each fixture detects the bug it targets
 
-Run with /usr/bin/python3 (the pyenv python3 on PATH has no torch):
-  /usr/bin/python3 tests/reference/llama_reference.py make
-  /usr/bin/python3 tests/reference/llama_reference.py check
-  /usr/bin/python3 tests/reference/llama_reference.py selftest
+Run with the reference venv's python (scripts/refpy), or any python with torch:
+  scripts/refpy tests/reference/llama_reference.py make
+  scripts/refpy tests/reference/llama_reference.py check
+  scripts/refpy tests/reference/llama_reference.py selftest
 """
 
 import argparse
