@@ -515,11 +515,11 @@ Tokenizer Tokenizer::from_model_dir(const std::string& dir) {
     fail_input(dir + ": not a directory", "pass the model directory that holds tokenizer.model, not a file");
   const std::string model = join_path(dir, "tokenizer.model");
   if (!path_exists(model) && path_exists(join_path(dir, "tokenizer.json")))
-    fail_input(dir + ": only tokenizer.json (a Hugging Face fast tokenizer) was found; loratune needs a "
-                     "SentencePiece tokenizer.model",
-               "download tokenizer.model from the model's repository into " + dir +
-                   "; models that ship only tokenizer.json (byte-level BPE such as Llama 3 or Qwen) are "
-                   "not supported");
+    fail_input(dir + ": has only tokenizer.json (the Hugging Face tokenizers format), which loratune does not "
+                     "support yet; it needs a SentencePiece tokenizer.model",
+               "if the model's Hugging Face repository has a tokenizer.model, put it into " + dir +
+                   "; models that ship only tokenizer.json (byte-level BPE such as SmolLM2, Llama 3 or Qwen) "
+                   "cannot be used until tokenizer.json support is added");
   if (!path_exists(model))
     fail_input(dir + ": no tokenizer.model found", "put the base model's SentencePiece tokenizer.model into " + dir);
 

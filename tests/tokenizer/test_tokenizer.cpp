@@ -359,6 +359,7 @@ TEST_CASE("from_model_dir and from_file refuse unusable inputs", "[tokenizer]") 
     write_file(dir.file("tokenizer.json"), "{}");
     const auto e = input_error([&] { Tokenizer::from_model_dir(dir.path()); });
     CHECK(contains(e.message(), "only tokenizer.json"));
+    CHECK(contains(e.message(), "not support yet"));
     CHECK(contains(e.message(), "tokenizer.model"));
     CHECK(contains(e.message(), dir.path()));
   }
