@@ -45,7 +45,7 @@ class Ref:
         return os.path.join(self.tmp, name)
 
     def loratune(self, *args, expect=0):
-        """Runs `loratune args...`; returns (stdout, stderr). A different exit code is a failure (raises)."""
+        """Runs `loratune args...`; returns (stdout, stderr, exit code). An exit code other than `expect` raises."""
         cmd = [self.args.loratune, *args]
         r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if expect is not None and r.returncode != expect:
