@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fails when a file in lib/<layer>/ includes a header of a layer above it.
+# Fails when a file in lib/<layer>/ includes a header of a layer above it, or any layer but config includes
+# config/ (the config tree is the app's: the library takes typed options).
 # Order (low -> high): core config io tokenizer model lora data train eval export
 set -u
 lib=${1:?usage: layering_check.sh LIB_DIR}
@@ -12,7 +13,9 @@ for dir in "$lib"/*/; do
   while IFS=: read -r file _ inc; do
     dep=$(sed -E 's/.*#include "([a-z_]+)\/.*/\1/' <<<"$inc")
     d=$(rank "$dep")
-    if [ "$d" -gt "$r" ] || { [ "$layer" = data ] && [ "$dep" = model ]; }; then
+    if [ "$dep" = config ] && [ "$layer" != config ]; then
+      echo "layering violation: $file includes config/ (only apps/ use the config tree; pass typed options)"; bad=1
+    elif [ "$d" -gt "$r" ] || { [ "$layer" = data ] && [ "$dep" = model ]; }; then
       echo "layering violation: $file includes $dep/ (layer '$layer' may not depend on '$dep')"; bad=1
     fi
   done < <(grep -Hn '#include "[a-z_]*/' "$dir"*.h "$dir"*.cpp 2>/dev/null)

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cli.h"
+#include "options.h"
 #include "core/error.h"
 #include "eval/evaluator.h"
 
@@ -30,8 +31,19 @@ std::string progress_line(const eval::EvalProgress& p) {
 }
 
 int run(const GlobalOptions& g, const EvalArgs& a) {
-  Config cfg = resolve_config(g, a.run_dir.empty() ? Config{} : eval::eval_config_from_run(a.run_dir));
+  std::string run_base;
+  Config cfg = resolve_config(g, a.run_dir.empty() ? Config{} : eval_config_from_run(a.run_dir, &run_base));
   if (maybe_print_config(g, cfg)) return 0;
+  eval::EvalRequest req;
+  req.model = model_spec(cfg);
+  req.eval = eval_options(cfg.eval);
+  req.template_name = cfg.data.template_name;
+  req.sampling = sampling_options(cfg);
+  req.run_dir = a.run_dir;
+  req.compare_base = a.compare_base;
+  if (a.compare_base) req.base_model = base_model_of(cfg, run_base);
+  req.out_path = a.out;
+  req.force = a.force;
   eval::EvalCallbacks cb;
   const bool tty = isatty(STDERR_FILENO) && !g.json;
   if (tty)
@@ -41,7 +53,7 @@ int run(const GlobalOptions& g, const EvalArgs& a) {
       last = end ? -1.0 : p.seconds;
       std::cerr << "\r\033[K" << progress_line(p) << (end ? "\n" : "") << std::flush;
     };
-  const eval::EvalOutcome out = eval::run_eval({cfg, a.run_dir, a.compare_base, a.out, a.force}, cb);
+  const eval::EvalOutcome out = eval::run_eval(req, cb);
   if (g.json)
     std::cout << out.report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
   else

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli.h"
+#include "options.h"
 #include "core/error.h"
 #include "export/export.h"
 #include "train/trainer.h"
@@ -53,7 +54,7 @@ void print_text(const exporter::ExportResult& r) {
 }
 
 int run(const GlobalOptions& g, const ExportArgs& a) {
-  Config cfg = resolve_config(g, a.run_dir.empty() ? Config{} : train::config_from_run(a.run_dir));
+  Config cfg = resolve_config(g, a.run_dir.empty() ? Config{} : config_from_run(a.run_dir));
   if (maybe_print_config(g, cfg)) return 0;
   exporter::ExportOptions o;
   o.model_dir = cfg.model.path;

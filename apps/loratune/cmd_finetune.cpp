@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cli.h"
+#include "options.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
@@ -39,8 +40,36 @@ std::string progress_line(const nlohmann::json& m) {
   return o.str();
 }
 
-int print_plan(const GlobalOptions& g, const Config& cfg) {
-  auto plan = train::plan_finetune(cfg);
+// The request from the resolved config; config.resolved.json records the adapter options actually trained.
+train::FinetuneRequest finetune_request(const Config& cfg, const FinetuneArgs& a) {
+  if (cfg.model.path.empty()) fail_input("finetune needs a base model", "pass --model DIR (or set model.path)");
+  if (cfg.train.data.empty())
+    fail_input("finetune needs a prepared dataset", "run `loratune prepare ... --out DIR`, then pass --data DIR");
+  train::FinetuneRequest req;
+  req.model = model_spec(cfg);
+  req.model.adapter.clear();
+  req.data_dir = cfg.train.data;
+  req.lora = cfg.lora.enabled;
+  req.lora_options = lora_options(cfg.lora);
+  req.init_adapter = cfg.lora.init_adapter;
+  req.train = train_options(cfg.train);
+  req.seed = cfg.runtime.seed;
+  req.plan_seq_len = cfg.data.seq_len;
+  req.out_dir = a.out;
+  req.resume = a.resume;
+  req.force = a.force;
+  req.resolved_config = [cfg](const LoraOptions& used) {
+    Config c = cfg;
+    if (c.lora.enabled) set_lora_config(c.lora, used);
+    return config_to_json(c) + "\n";
+  };
+  return req;
+}
+
+int print_plan(const GlobalOptions& g, Config cfg, const train::FinetuneRequest& req) {
+  const LoraOptions used = train::trained_lora_options(req);
+  if (cfg.lora.enabled) set_lora_config(cfg.lora, used);
+  auto plan = train::plan_finetune(req, used);
   if (g.json) {
     std::cout << nlohmann::json{{"config", nlohmann::json::parse(config_to_json(cfg))}, {"plan", plan}}.dump(2)
               << std::endl;
@@ -71,7 +100,8 @@ int run(const GlobalOptions& g, const FinetuneArgs& a) {
   }
   Config cfg = resolve_config(g, base);
   if (maybe_print_config(g, cfg)) return 0;
-  if (a.dry_run) return print_plan(g, cfg);
+  const train::FinetuneRequest req = finetune_request(cfg, a);
+  if (a.dry_run) return print_plan(g, cfg, req);
 
   const bool tty = isatty(STDERR_FILENO) && !g.json;
   train::FinetuneCallbacks cb;
@@ -90,7 +120,6 @@ int run(const GlobalOptions& g, const FinetuneArgs& a) {
   cb.on_event = [&](const std::string&) {
     if (tty) std::cerr << "\n";
   };
-  train::FinetuneRequest req{cfg, a.out, a.resume, a.force};
   auto summary = train::run_finetune(req, cb);
   if (tty) std::cerr << "\n";
   if (g.json) {

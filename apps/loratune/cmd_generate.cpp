@@ -4,12 +4,12 @@
 #include <nlohmann/json.hpp>
 
 #include "cli.h"
+#include "options.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "lora/inference.h"
 #include "model/generate.h"
-#include "train/trainer.h"
 
 namespace loratune::cli {
 namespace {
@@ -19,15 +19,16 @@ struct GenerateArgs {
 };
 
 int run(const GlobalOptions& g, const GenerateArgs& a) {
-  Config cfg = resolve_config(g, a.run_dir.empty() ? Config{} : train::config_from_run(a.run_dir));
+  Config cfg = resolve_config(g, a.run_dir.empty() ? Config{} : config_from_run(a.run_dir));
   if (maybe_print_config(g, cfg)) return 0;
   if (a.prompt_opt->count() == 0 && a.prompt_file.empty())
     fail_input("generate needs a prompt", "pass --prompt TEXT or --prompt-file FILE");
   std::string prompt = a.prompt_file.empty() ? a.prompt : read_text_file(a.prompt_file);
   std::function<void(const std::string&)> stream;
   if (!g.json) stream = [](const std::string& piece) { std::cout << piece << std::flush; };
-  InferenceModel im = load_inference_model(cfg);
-  TextGeneration out = generate_text(im.lm, im.tok, cfg, prompt, stream);
+  if (cfg.model.path.empty()) fail_input("no model given", "pass --model DIR (or set model.path in --config)");
+  InferenceModel im = load_inference_model(model_spec(cfg));
+  TextGeneration out = generate_text(im.lm, im.tok, sampling_options(cfg), prompt, stream);
   const auto& r = out.result;
   double tps = r.decode_seconds > 0 ? r.tokens.size() / r.decode_seconds : 0.0;
   if (g.json) {

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli.h"
+#include "options.h"
 #include "data/prepare.h"
 
 namespace loratune::cli {
@@ -10,7 +11,7 @@ namespace {
 int run(const GlobalOptions& g, data::PrepareRequest req) {
   Config cfg = resolve_config(g);
   if (maybe_print_config(g, cfg)) return 0;
-  req.data = cfg.data;
+  req.data = data_options(cfg.data);
   req.threads = cfg.runtime.threads;
   if (req.model_dir.empty()) req.model_dir = cfg.model.path;
   auto res = data::prepare_dataset(req);

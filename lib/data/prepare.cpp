@@ -52,22 +52,22 @@ Tokenizer load_tokenizer(const PrepareRequest& req) {
              "pass --model MODEL_DIR (preferred: also gives BOS/EOS rules and the chat template) or --tokenizer FILE");
 }
 
-SourceOptions source_options(const DataConfig& d, const Tokenizer& tok) {
+SourceOptions source_options(const DataOptions& d, const Tokenizer& tok) {
   SourceOptions o;
-  if (d.format != "auto") o.forced_format = parse_format(d.format);
-  o.text_split = d.text_split;
+  o.forced_format = d.format;
+  o.text_split = text_split_name(d.text_split);
   o.delimiter = d.delimiter;
-  o.skip_invalid = d.on_error == "skip";
+  o.skip_invalid = d.on_error == OnError::Skip;
   o.vocab_size = tok.vocab_size();
-  if (d.text_split == "delimiter" && d.delimiter.empty())
+  if (d.text_split == TextSplit::Delimiter && d.delimiter.empty())
     fail_input("data.text_split is 'delimiter' but no delimiter is set", "pass --delimiter LINE");
   return o;
 }
 
 // Packing by default only when the material includes raw text (.txt/.md or {"text"} records).
-bool decide_pack(const DataConfig& d, const std::vector<std::string>& files, const SourceOptions& so) {
-  if (d.pack == "on") return true;
-  if (d.pack == "off") return false;
+bool decide_pack(const DataOptions& d, const std::vector<std::string>& files, const SourceOptions& so) {
+  if (d.pack == Pack::On) return true;
+  if (d.pack == Pack::Off) return false;
   if (so.forced_format) return *so.forced_format == Format::Text;
   for (const auto& f : files) {
     if (ends_with(f, ".txt") || ends_with(f, ".md")) return true;
@@ -80,7 +80,7 @@ bool decide_pack(const DataConfig& d, const std::vector<std::string>& files, con
   return false;
 }
 
-TokenizedSample to_sample(const Record& r, const std::string& tmpl, const DataConfig& d, const Tokenizer& tok) {
+TokenizedSample to_sample(const Record& r, const std::string& tmpl, const DataOptions& d, const Tokenizer& tok) {
   if (r.format == Format::Tokens) {
     TokenizedSample s;
     s.ids = r.input_ids;
@@ -94,7 +94,7 @@ TokenizedSample to_sample(const Record& r, const std::string& tmpl, const DataCo
 
 // Tokenizes a batch on `threads` threads; results keep the input order (deterministic output).
 std::vector<TokenizedSample> tokenize_batch(const std::vector<Record>& batch, const std::string& tmpl,
-                                            const DataConfig& d, const Tokenizer& tok, int threads) {
+                                            const DataOptions& d, const Tokenizer& tok, int threads) {
   std::vector<TokenizedSample> out(batch.size());
   std::vector<std::exception_ptr> errors(threads);
   auto work = [&](int t) {
@@ -254,7 +254,7 @@ class Pipeline {
     std::vector<std::string> w;
     if (!invalid_.empty()) w.push_back(std::to_string(invalid_.size()) + " invalid records were skipped (see invalid_records)");
     if (c_.truncated) w.push_back(std::to_string(c_.truncated) + " samples were longer than seq_len " +
-                                  std::to_string(d_.seq_len) + " and were truncated (" + d_.truncation + " side)");
+                                  std::to_string(d_.seq_len) + " and were truncated (" + side_name(d_.truncation) + " side)");
     if (c_.dropped) w.push_back(std::to_string(c_.dropped) + " samples had no trained tokens left and were dropped");
     if (train_.samples == 0) w.push_back("the train split is empty");
     if (val_.samples == 0 && (d_.val_fraction > 0 || !req_.val_inputs.empty()))
@@ -281,7 +281,7 @@ class Pipeline {
         pieces = chunk(s, d_.seq_len, d_.stride);
         ++c_.chunked;
       } else {
-        truncate(s, d_.seq_len, d_.truncation == "left" ? Side::Left : Side::Right);
+        truncate(s, d_.seq_len, d_.truncation);
         ++c_.truncated;
         pieces.push_back(std::move(s));
       }
@@ -307,7 +307,7 @@ class Pipeline {
   }
 
   const PrepareRequest& req_;
-  const DataConfig& d_;
+  const DataOptions& d_;
   const Tokenizer& tok_;
   std::string tmpl_;
   SourceOptions so_;
@@ -319,12 +319,6 @@ class Pipeline {
   std::vector<SourceStats> stats_;
   std::vector<InvalidRecord> invalid_;
 };
-
-json data_options_json(const DataConfig& d) {
-  Config c;
-  c.data = d;
-  return json::parse(config_to_json(c))["data"];
-}
 
 json sha256_of_files(const std::vector<std::string>& files) {
   json out = json::object();
@@ -349,7 +343,7 @@ TemplateChoice choose_template(const std::string& requested, const Tokenizer& to
 }
 
 PrepareResult prepare_dataset(const PrepareRequest& req) {
-  const DataConfig& d = req.data;
+  const DataOptions& d = req.data;
   if (req.out_dir.empty()) fail_input("prepare needs an output directory", "pass --out DIR");
   if (req.inputs.empty()) fail_input("prepare needs input files", "pass files, directories or globs");
   if (d.stride >= d.seq_len)

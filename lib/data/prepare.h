@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "config/config.h"
+#include "data/options.h"
 
 namespace loratune {
 class Tokenizer;
@@ -21,8 +21,8 @@ struct PrepareRequest {
   std::string tokenizer_file;           // alternative: a bare tokenizer.model
   std::string out_dir;
   bool force = false;
-  int64_t threads = 0;                  // 0 = all cores
-  DataConfig data;                      // the [data] config section
+  int64_t threads = 0;                  // tokenizer threads; 0 = all cores
+  DataOptions data;
 };
 
 struct PrepareResult {

@@ -9,15 +9,34 @@
 #include <string>
 #include <vector>
 
-#include "config/config.h"
 #include "eval/gates.h"
+#include "model/model_spec.h"
+#include "model/sampling.h"
 
 namespace loratune::eval {
 
+enum class Split { Val, Train };
+const char* split_name(Split s);  // "val", "train"
+
+// What eval measures and how (the app converts its [eval] config section into these once).
+struct EvalOptions {
+  std::string data;            // prepared dataset directory; "" = no loss evaluation
+  Split split = Split::Val;
+  int64_t batch_size = 8;      // rows per forward pass (>= 1)
+  int64_t max_batches = 0;     // 0 = the whole split
+  std::string prompts;         // JSONL of {"prompt"|"messages", "reference"}; "" = no generation eval
+  int64_t max_samples = 0;     // generation samples evaluated; 0 = all
+  std::vector<std::string> gates;  // "metric<=bound", ... (parse_gate)
+};
+
 struct EvalRequest {
-  Config cfg;                 // resolved: model.*, eval.*, generate.*, data.template, runtime.seed
+  ModelSpec model;            // the model (+ adapter) measured
+  EvalOptions eval;
+  std::string template_name;  // chat template for the prompts; "" = the dataset's, else as prepare chooses
+  SamplingOptions sampling;   // decoding for the prompts (EOS ids are added from the model)
   std::string run_dir;        // the finetune run the model came from (--run), else ""
   bool compare_base = false;  // also evaluate the base model (without the adapter) and report deltas
+  std::string base_model;     // the base --compare-base evaluates; "" = the model has none (an input error then)
   std::string out_path;       // report JSON written atomically ("" = none); outputs JSONL beside it
   bool force = false;         // replace an existing report / outputs file
 };
@@ -44,10 +63,6 @@ struct EvalOutcome {
 // Every metric name a gate may use: loss, ppl, accuracy, tokens, exact_match, contains, token_f1, rougeL,
 // each also as "base.<name>", and "delta.<name>" (= model - base) for all but tokens.
 std::vector<std::string> metric_names();
-
-// The config of a finetune run for eval: its base model and best adapter (train::config_from_run), and
-// its prepared dataset as eval.data unless the run's config sets one.
-Config eval_config_from_run(const std::string& run_dir);
 
 // Where the per-sample outputs go: "<report without .json>.outputs.jsonl" beside the report.
 std::string outputs_path_for(const std::string& report_path);

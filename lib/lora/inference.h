@@ -2,8 +2,8 @@
 #pragma once
 #include <string>
 
-#include "config/config.h"
 #include "model/loader.h"
+#include "model/model_spec.h"
 #include "tokenizer/tokenizer.h"
 
 namespace loratune {
@@ -13,8 +13,8 @@ struct InferenceModel {
   Tokenizer tok;
 };
 
-// cfg.model.path (+ cfg.model.adapter when set) on cfg.model.device / dtype. The tokenizer must fit the
-// model's vocabulary; an adapter for another base model is an input error naming the tensor.
-InferenceModel load_inference_model(const Config& cfg);
+// spec.path (+ spec.adapter when set) on spec.device / dtype. The tokenizer must fit the model's
+// vocabulary; an adapter for another base model is an input error naming the tensor.
+InferenceModel load_inference_model(const ModelSpec& spec);
 
 }  // namespace loratune

@@ -149,14 +149,7 @@ void check_tokenizer_matches(const Tokenizer& tok, const ModelHParams& hp, const
                "the tokenizer does not belong to this model: use the tokenizer.model shipped with the weights");
 }
 
-SamplingOptions sampling_options(const Config& cfg, const Tokenizer& tok, const ModelHParams& hp) {
-  SamplingOptions so;
-  so.max_new_tokens = cfg.generate.max_new_tokens;
-  so.temperature = cfg.generate.temperature;
-  so.top_k = cfg.generate.top_k;
-  so.top_p = cfg.generate.top_p;
-  so.seed = static_cast<uint64_t>(cfg.runtime.seed);
-  so.stop = cfg.generate.stop;
+SamplingOptions with_model_eos(SamplingOptions so, const Tokenizer& tok, const ModelHParams& hp) {
   so.eos_ids = tok.special().eos_ids;
   for (int64_t e : hp.eos_token_ids)
     if (std::find(so.eos_ids.begin(), so.eos_ids.end(), static_cast<int>(e)) == so.eos_ids.end())
@@ -164,14 +157,19 @@ SamplingOptions sampling_options(const Config& cfg, const Tokenizer& tok, const 
   return so;
 }
 
-TextGeneration generate_text(LoadedModel& lm, const Tokenizer& tok, const Config& cfg, const std::string& prompt,
-                             const std::function<void(const std::string&)>& on_text) {
+nlohmann::json sampling_json(const SamplingOptions& o) {
+  return {{"max_new_tokens", o.max_new_tokens}, {"temperature", o.temperature}, {"top_k", o.top_k},
+          {"top_p", o.top_p}, {"stop", o.stop}};
+}
+
+TextGeneration generate_text(LoadedModel& lm, const Tokenizer& tok, const SamplingOptions& opts,
+                             const std::string& prompt, const std::function<void(const std::string&)>& on_text) {
   TextGeneration out;
   out.device = lm.device.str();
   out.dtype = dtype_label(lm.dtype);
   out.load_seconds = lm.load_seconds;
 
-  SamplingOptions so = sampling_options(cfg, tok, lm.hp);
+  const SamplingOptions so = with_model_eos(opts, tok, lm.hp);
   auto ids = tok.encode(prompt, tok.special().add_bos);
   if (static_cast<int64_t>(ids.size()) + so.max_new_tokens > lm.hp.max_position_embeddings)
     log::warn("prompt (" + std::to_string(ids.size()) + " tokens) + max_new_tokens exceeds the model's " +

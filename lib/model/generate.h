@@ -2,24 +2,15 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "config/config.h"
 #include "model/llama.h"
+#include "model/sampling.h"
 #include "tokenizer/tokenizer.h"
 
 namespace loratune {
-
-struct SamplingOptions {
-  int64_t max_new_tokens = 128;
-  double temperature = 0.0;  // 0 = greedy
-  int64_t top_k = 0;         // 0 = off
-  double top_p = 1.0;        // 1 = off
-  uint64_t seed = 42;
-  std::vector<std::string> stop;  // stop strings
-  std::vector<int> eos_ids;       // tokens that end generation
-};
 
 struct GenerationResult {
   std::vector<int> tokens;   // generated ids (EOS not included)
@@ -50,12 +41,13 @@ struct TextGeneration {
 };
 
 struct LoadedModel;
-// Decoding options from cfg.generate and cfg.runtime.seed; EOS ids from the tokenizer and config.json.
-SamplingOptions sampling_options(const Config& cfg, const Tokenizer& tok, const ModelHParams& hp);
-// Encodes the prompt (BOS per the tokenizer config) and generates with cfg.generate's settings and
-// cfg.runtime.seed; EOS ids come from the tokenizer and config.json.
-TextGeneration generate_text(LoadedModel& lm, const Tokenizer& tok, const Config& cfg, const std::string& prompt,
-                             const std::function<void(const std::string&)>& on_text = {});
+// `opts` with eos_ids set to the tokenizer's EOS ids plus config.json's eos_token_id(s).
+SamplingOptions with_model_eos(SamplingOptions opts, const Tokenizer& tok, const ModelHParams& hp);
+// Encodes the prompt (BOS per the tokenizer config) and generates with `opts` (with_model_eos applied).
+TextGeneration generate_text(LoadedModel& lm, const Tokenizer& tok, const SamplingOptions& opts,
+                             const std::string& prompt, const std::function<void(const std::string&)>& on_text = {});
+// The decoding settings as reports record them: max_new_tokens, temperature, top_k, top_p, stop.
+nlohmann::json sampling_json(const SamplingOptions& opts);
 
 // Checks that the tokenizer can drive the model (every piece id < vocab_size); throws naming both.
 void check_tokenizer_matches(const Tokenizer& tok, const ModelHParams& hp, const std::string& model_dir);

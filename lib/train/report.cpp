@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "train/run_dir.h"
 
 namespace loratune::train {
 namespace {
@@ -141,15 +142,14 @@ std::string eval_section(const json& ev) {
 }  // namespace
 
 std::string render_run_report(const ReportRequest& req) {
-  const std::string& dir = req.run_dir;
-  const std::string cfg_path = join_path(dir, "config.resolved.json");
-  if (!path_exists(cfg_path))
-    fail_input(dir + ": not a loratune run directory (no config.resolved.json)", "pass the --out of a finetune run");
-  const json cfg = json::parse(read_text_file(cfg_path));
-  const auto metrics = read_metrics(join_path(dir, "metrics.jsonl"));
-  const std::string summary_path = join_path(dir, "summary.json");
+  const RunDir run(req.run_dir);
+  const std::string& dir = run.path();
+  run.require_run();
+  const json cfg = json::parse(read_text_file(run.config_file()));
+  const auto metrics = read_metrics(run.metrics_file());
+  const std::string summary_path = run.summary_file();
   const json summary = path_exists(summary_path) ? json::parse(read_text_file(summary_path)) : json::object();
-  std::string eval_path = req.eval_report.empty() ? join_path(dir, "eval.json") : req.eval_report;
+  std::string eval_path = req.eval_report.empty() ? run.eval_report() : req.eval_report;
   if (!req.eval_report.empty() && !path_exists(eval_path))
     fail_input(eval_path + ": eval report not found", "pass the file written by `loratune eval --out`");
 

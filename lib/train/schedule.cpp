@@ -10,9 +10,22 @@ namespace {
 constexpr double kPi = 3.14159265358979323846;
 }  // namespace
 
+const char* schedule_name(Schedule s) {
+  switch (s) {
+    case Schedule::Constant: return "constant";
+    case Schedule::Linear: return "linear";
+    case Schedule::Cosine: return "cosine";
+  }
+  return "?";
+}
+
+Schedule parse_schedule(const std::string& name) {
+  for (Schedule s : {Schedule::Constant, Schedule::Linear, Schedule::Cosine})
+    if (name == schedule_name(s)) return s;
+  fail_input("unknown learning-rate schedule '" + name + "'", "use constant, linear or cosine");
+}
+
 void validate_schedule(const ScheduleOptions& s) {
-  if (s.kind != "constant" && s.kind != "linear" && s.kind != "cosine")
-    fail_input("unknown learning-rate schedule '" + s.kind + "'", "use constant, linear or cosine");
   if (s.warmup_steps < 0)
     fail_input("warmup steps = " + std::to_string(s.warmup_steps) + " is negative", "use 0 for no warmup");
   if (!(s.min_lr_ratio >= 0.0 && s.min_lr_ratio <= 1.0))
@@ -28,11 +41,11 @@ double lr_at(const ScheduleOptions& s, double base_lr, int64_t step, int64_t tot
   if (step < 0) fail_internal(__FILE__, __LINE__, "lr_at: negative step " + std::to_string(step));
 
   if (step < s.warmup_steps) return base_lr * static_cast<double>(step) / static_cast<double>(s.warmup_steps);
-  if (s.kind == "constant") return base_lr;
+  if (s.kind == Schedule::Constant) return base_lr;
 
   const double decay_steps = static_cast<double>(std::max<int64_t>(1, total_steps - s.warmup_steps));
   const double progress = std::clamp(static_cast<double>(step - s.warmup_steps) / decay_steps, 0.0, 1.0);
-  const double shape = s.kind == "linear" ? 1.0 - progress : 0.5 * (1.0 + std::cos(kPi * progress));
+  const double shape = s.kind == Schedule::Linear ? 1.0 - progress : 0.5 * (1.0 + std::cos(kPi * progress));
   return base_lr * (s.min_lr_ratio + (1.0 - s.min_lr_ratio) * shape);
 }
 

@@ -7,8 +7,13 @@
 
 namespace loratune::train {
 
+enum class Schedule { Constant, Linear, Cosine };
+const char* schedule_name(Schedule s);  // "constant", "linear", "cosine"
+// The inverse; another name is an input error ("unknown learning-rate schedule ...").
+Schedule parse_schedule(const std::string& name);
+
 struct ScheduleOptions {
-  std::string kind = "cosine";  // constant | linear | cosine
+  Schedule kind = Schedule::Cosine;
   int64_t warmup_steps = 0;     // >= 0
   double min_lr_ratio = 0.0;    // in [0, 1]: the decays end at min_lr_ratio * base_lr
 };
@@ -21,7 +26,7 @@ struct ScheduleOptions {
 //     linear         base_lr * (floor + (1 - floor) * (1 - progress))
 //     cosine         base_lr * (floor + (1 - floor) * 0.5 * (1 + cos(pi * progress)))
 // so the decays reach floor * base_lr at step == total_steps (the last step run is total_steps - 1).
-// An unknown kind, a negative warmup, min_lr_ratio outside [0, 1] or total_steps < 1 is an input error.
+// A negative warmup, min_lr_ratio outside [0, 1] or total_steps < 1 is an input error.
 double lr_at(const ScheduleOptions& s, double base_lr, int64_t step, int64_t total_steps);
 
 // Input-error check of the options alone (the checks lr_at makes), for config validation up front.

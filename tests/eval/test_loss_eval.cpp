@@ -15,7 +15,7 @@
 
 #include "core/error.h"
 #include "data/prepared.h"
-#include "eval/loss_eval.h"
+#include "train/loss_eval.h"
 #include "model/loader.h"
 #include "model/tensor_io.h"
 #include "test_util.h"
@@ -64,8 +64,8 @@ std::vector<uint8_t> mask_of(int64_t len, std::function<bool(int64_t)> trained) 
 // The reference: per piece, position t predicts t+1 when t+1 is trained; the golden logits of a sample
 // do not depend on what is packed before it (positions restart, attention stays inside the sample).
 struct Reference {
-  eval::LossTotals total;
-  std::map<uint32_t, eval::LossTotals> by_source;
+  train::LossTotals total;
+  std::map<uint32_t, train::LossTotals> by_source;
   int64_t near_ties = 0;  // targets whose top-2 golden logits are within 1e-3 (argmax may legitimately flip)
 };
 Reference reference(const Golden& g, const std::vector<std::vector<Piece>>& rows) {
@@ -79,7 +79,7 @@ Reference reference(const Golden& g, const std::vector<std::vector<Piece>>& rows
         const double ce = (torch::logsumexp(z, 0) - z[target]).item<double>();
         const auto top2 = std::get<0>(z.topk(2));
         ref.near_ties += (top2[0] - top2[1]).item<double>() < 1e-3;
-        const eval::LossTotals one{ce, 1, z.argmax().item<int64_t>() == target ? 1 : 0};
+        const train::LossTotals one{ce, 1, z.argmax().item<int64_t>() == target ? 1 : 0};
         ref.total.add(one);
         ref.by_source[p.source].add(one);
       }
@@ -93,7 +93,7 @@ std::string write_split(const std::string& dir, const Golden& g, const std::vect
   return dir;
 }
 
-void check_close(const eval::LossTotals& got, const eval::LossTotals& want, int64_t near_ties) {
+void check_close(const train::LossTotals& got, const train::LossTotals& want, int64_t near_ties) {
   REQUIRE(got.targets == want.targets);
   INFO("loss " << got.loss() << " reference " << want.loss());
   CHECK(std::fabs(got.loss() - want.loss()) <= 1e-4 * want.loss());
@@ -123,9 +123,9 @@ TEST_CASE("eval loss equals the cross-entropy of the reference logits", "[eval][
 
       for (int64_t bs : {1, 2, 3}) {
         DYNAMIC_SECTION("batch size " << bs) {
-          eval::LossEvalOptions o;
+          train::LossEvalOptions o;
           o.batch_size = bs;
-          const auto res = eval::evaluate_loss(lm.model, split, o);
+          const auto res = train::evaluate_loss(lm.model, split, o);
           check_close(res.total, ref.total, ref.near_ties);
           CHECK(res.rows == 3);
           CHECK(res.tokens == T + 6 + T + 6);
@@ -147,7 +147,7 @@ TEST_CASE("eval loss equals training's token_loss_sum on the same batch", "[eval
   const std::vector<std::vector<Piece>> rows = {{{0, T, mask_of(T, [](int64_t t) { return t % 2 == 0; }), 0}},
                                                 {{1, 5, mask_of(5, [](int64_t) { return true; }), 0}}};
   const auto split = data::PreparedSplit::open(write_split(tmp.file("val"), g, rows), 2, 2);
-  const auto res = eval::evaluate_loss(lm.model, split, {});
+  const auto res = train::evaluate_loss(lm.model, split, {});
   torch::NoGradGuard ng;
   const auto b = train::make_batch(split, {0, 1}, 0, lm.hp.sliding_window);
   ForwardOptions fo;
@@ -168,7 +168,7 @@ TEST_CASE("eval loss options and bad inputs", "[eval][loss]") {
   SECTION("max_batches limits the rows, in order") {
     const std::vector<std::vector<Piece>> rows = {{{0, T, all, 0}}, {{1, T, all, 0}}, {{1, T, all, 0}}};
     const auto split = data::PreparedSplit::open(write_split(tmp.file("v"), g, rows), 2, 3);
-    eval::LossEvalOptions o;
+    train::LossEvalOptions o;
     o.batch_size = 1;
     o.max_batches = 1;
     int64_t calls = 0;
@@ -177,7 +177,7 @@ TEST_CASE("eval loss options and bad inputs", "[eval][loss]") {
       CHECK(done == 1);
       CHECK(total == 1);
     };
-    const auto res = eval::evaluate_loss(lm.model, split, o);
+    const auto res = train::evaluate_loss(lm.model, split, o);
     CHECK(calls == 1);
     CHECK(res.rows == 1);
     check_close(res.total, reference(g, {rows[0]}).total, reference(g, {rows[0]}).near_ties);
@@ -185,7 +185,7 @@ TEST_CASE("eval loss options and bad inputs", "[eval][loss]") {
   SECTION("an empty split is an input error naming it") {
     const auto split = data::PreparedSplit::open(write_split(tmp.file("empty"), g, {}), 2, 0);
     try {
-      eval::evaluate_loss(lm.model, split, {});
+      train::evaluate_loss(lm.model, split, {});
       FAIL("no error");
     } catch (const Error& e) {
       CHECK(e.kind() == ExitCode::Usage);
@@ -202,7 +202,7 @@ TEST_CASE("eval loss options and bad inputs", "[eval][loss]") {
     w.finish();
     const auto split = data::PreparedSplit::open(tmp.file("big"), 2, 1);
     try {
-      eval::evaluate_loss(lm.model, split, {});
+      train::evaluate_loss(lm.model, split, {});
       FAIL("no error");
     } catch (const Error& e) {
       CHECK(e.kind() == ExitCode::Usage);

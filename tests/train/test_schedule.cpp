@@ -13,7 +13,7 @@ using namespace loratune::train;
 namespace {
 ScheduleOptions sched(const std::string& kind, int64_t warmup, double min_ratio = 0.0) {
   ScheduleOptions s;
-  s.kind = kind;
+  s.kind = parse_schedule(kind);
   s.warmup_steps = warmup;
   s.min_lr_ratio = min_ratio;
   return s;

@@ -1,4 +1,4 @@
-// Loss-based evaluation on a prepared split: mean token cross-entropy, perplexity and next-token
+// Loss-based evaluation on a prepared split (used by `loratune eval` and by the trainer's validation): mean token cross-entropy, perplexity and next-token
 // accuracy over the trained (loss) tokens, overall and per source file. Batched, without gradients,
 // with exactly the training target rule (train::make_batch): position t predicts token t+1 when t+1 is
 // in the same packed sample and trained.
@@ -11,7 +11,7 @@
 #include "data/prepared.h"
 #include "model/llama.h"
 
-namespace loratune::eval {
+namespace loratune::train {
 
 struct LossTotals {
   double loss_sum = 0;  // summed token cross-entropy, nats (accumulated in fp64)
@@ -27,6 +27,7 @@ struct LossTotals {
 struct LossEvalOptions {
   int64_t batch_size = 8;   // rows per forward pass (>= 1)
   int64_t max_batches = 0;  // 0 = every row of the split, in order
+  bool interruptible = true;  // SIGINT/SIGTERM stop between batches (the trainer checks them itself after a step)
   // After each batch: rows done, rows to do, input tokens done.
   std::function<void(int64_t, int64_t, int64_t)> on_progress;
 };
@@ -43,7 +44,8 @@ struct LossEvalResult {
 // target positions (the final norm's output is gathered before lm_head) and upcast to fp32 there, as
 // train::token_loss_sum does; at most 2^26 fp32 logits (256 MiB) exist at a time. A token id
 // outside the model's vocabulary is an input error (data prepared for another tokenizer); an empty split
-// is an input error naming it. SIGINT/SIGTERM stop between batches (Error with ExitCode::Interrupted).
+// is an input error naming it. SIGINT/SIGTERM stop between batches (Error with ExitCode::Interrupted) unless
+// opts.interruptible is false.
 LossEvalResult evaluate_loss(CausalLM& model, const data::PreparedSplit& split, const LossEvalOptions& opts);
 
-}  // namespace loratune::eval
+}  // namespace loratune::train

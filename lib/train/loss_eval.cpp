@@ -1,4 +1,4 @@
-#include "eval/loss_eval.h"
+#include "train/loss_eval.h"
 
 #include <algorithm>
 #include <chrono>
@@ -8,7 +8,7 @@
 #include "core/signals.h"
 #include "train/batcher.h"
 
-namespace loratune::eval {
+namespace loratune::train {
 namespace {
 
 // Logit elements materialised at once (fp32): 2^26 = 256 MiB, e.g. 1365 positions of a 49152 vocabulary.
@@ -21,7 +21,7 @@ struct TargetPositions {
 };
 
 TargetPositions target_positions(const data::PreparedSplit& split, const std::vector<int64_t>& rows,
-                                 const train::Batch& batch) {
+                                 const Batch& batch) {
   TargetPositions out;
   const int64_t T = batch.targets.size(1);
   const int64_t* targets = batch.targets.data_ptr<int64_t>();
@@ -33,7 +33,7 @@ TargetPositions target_positions(const data::PreparedSplit& split, const std::ve
     for (int64_t t = 0; t < static_cast<int64_t>(v.length); ++t) {
       while (sample + 1 < v.n_samples && v.starts[sample + 1] <= t) ++sample;
       const int64_t flat = static_cast<int64_t>(b) * T + t;
-      if (targets[flat] == train::kIgnoreIndex) continue;
+      if (targets[flat] == kIgnoreIndex) continue;
       out.flat.push_back(flat);
       out.sources.push_back(v.sources ? v.sources[sample] : 0);
     }
@@ -99,10 +99,10 @@ LossEvalResult evaluate_loss(CausalLM& model, const data::PreparedSplit& split, 
   LossEvalResult res;
   const auto t0 = std::chrono::steady_clock::now();
   for (int64_t start = 0; start < n_rows; start += opts.batch_size) {
-    throw_if_interrupted("eval");
+    if (opts.interruptible) throw_if_interrupted("eval");
     std::vector<int64_t> rows;
     for (int64_t r = start; r < std::min(start + opts.batch_size, n_rows); ++r) rows.push_back(r);
-    const train::Batch cpu = train::make_batch(split, rows, 0, hp.sliding_window);
+    const Batch cpu = make_batch(split, rows, 0, hp.sliding_window);
     res.rows += static_cast<int64_t>(rows.size());
     res.tokens += cpu.tokens;
     check_token_range(cpu.input_ids, hp.vocab_size, split.dir());
@@ -110,7 +110,7 @@ LossEvalResult evaluate_loss(CausalLM& model, const data::PreparedSplit& split, 
       const TargetPositions pos = target_positions(split, rows, cpu);
       const auto flat = torch::tensor(pos.flat, torch::kInt64);                    // [N]
       const auto targets = cpu.targets.reshape({-1}).index_select(0, flat);         // [N]
-      const train::Batch b = cpu.to(device);
+      const Batch b = cpu.to(device);
       ForwardOptions fo;
       fo.position_ids = b.position_ids;
       fo.attention_mask = b.attention_mask;
@@ -134,4 +134,4 @@ LossEvalResult evaluate_loss(CausalLM& model, const data::PreparedSplit& split, 
   return res;
 }
 
-}  // namespace loratune::eval
+}  // namespace loratune::train

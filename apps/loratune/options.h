@@ -1,0 +1,37 @@
+// The one place the config tree becomes the library's typed options (CTranslate2's CLI -> options struct
+// -> library). Every value was validated by validate_config when it entered; these only convert.
+#pragma once
+#include <string>
+
+#include "config/config.h"
+#include "data/options.h"
+#include "eval/evaluator.h"
+#include "lora/options.h"
+#include "model/model_spec.h"
+#include "model/sampling.h"
+#include "train/trainer.h"
+
+namespace loratune::cli {
+
+ModelSpec model_spec(const Config& cfg);
+data::DataOptions data_options(const DataConfig& d);
+LoraOptions lora_options(const LoraConfig& l);
+train::TrainOptions train_options(const TrainConfig& t);
+eval::EvalOptions eval_options(const EvalConfig& e);
+SamplingOptions sampling_options(const Config& cfg);  // [generate] + runtime.seed (EOS ids come from the model)
+
+// The [lora] keys an adapter's options fix (r, alpha, dropout, targets, rslora, init, layers), written back so
+// that config.resolved.json states what was trained.
+void set_lora_config(LoraConfig& l, const LoraOptions& o);
+
+// A finetune run's config (its config.resolved.json) for generate / eval / export --run: model.adapter set to
+// the run's best adapter (else its final one); for a full fine-tune, model.path set to its model directory.
+// base_model (optional) receives the model.path the run trained from.
+Config config_from_run(const std::string& run_dir, std::string* base_model = nullptr);
+// The same for eval: also its prepared dataset as eval.data unless the run's config sets one.
+Config eval_config_from_run(const std::string& run_dir, std::string* base_model = nullptr);
+// The base model of what cfg evaluates, for --compare-base: model.path under an adapter, else the base of the
+// full fine-tune run it came from (run_base_model from config_from_run); "" when there is none.
+std::string base_model_of(const Config& cfg, const std::string& run_base_model);
+
+}  // namespace loratune::cli
