@@ -199,7 +199,21 @@ for name in ("rank_pattern+alpha_pattern", "layers_to_transform"):
         same["target_modules"] = (c0["target_modules"], c1["target_modules"])
     ref.check(f"C init_adapter {name}: the continued adapter keeps the PEFT adapter's config", not same,
               json.dumps(same) if same else "")
+    # config.resolved.json states the adapter that was trained (its r/alpha/targets/layers), not the [lora] defaults.
+    resolved = json.load(open(os.path.join(run, "config.resolved.json")))["lora"]
+    want = {"r": c0["r"], "alpha": float(c0["lora_alpha"]), "rslora": bool(c0.get("use_rslora", False)),
+            "layers": c0.get("layers_to_transform") or [], "targets": sorted(c0["target_modules"])}
+    got = {"r": resolved["r"], "alpha": float(resolved["alpha"]), "rslora": resolved["rslora"],
+           "layers": resolved["layers"], "targets": sorted(resolved["targets"])}
+    ref.check(f"C init_adapter {name}: config.resolved.json states the continued adapter's options", got == want,
+              f"resolved {got}, adapter {want}")
     t0, t1 = file_tensors(src), file_tensors(out)
+    # --dry-run plans with the adapter's own options: its trainable count is the adapter's element count.
+    plan = json.loads(ref.loratune("finetune", "--model", model, "--data", tdata, "--out", ref.path(f"dry-{name}"),
+                                   "--set", "lora.init_adapter=" + src, "--dry-run", "--json")[0])
+    n_adapter = sum(v.numel() for v in t0.values())
+    ref.check(f"C init_adapter {name}: --dry-run counts the adapter's {n_adapter} parameters",
+              plan["plan"]["trainable_parameters"] == n_adapter, f"plan {plan['plan']['trainable_parameters']}")
     shapes_same = {k: tuple(v.shape) for k, v in t0.items()} == {k: tuple(v.shape) for k, v in t1.items()}
     ref.check(f"C init_adapter {name}: the continued adapter has the PEFT adapter's {len(t0)} tensors and shapes",
               shapes_same)
