@@ -96,25 +96,73 @@ void fsync_dir(const std::string& dir) {
 }
 }  // namespace
 
-AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
-  tmp_ = path_ + ".tmp";
-  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) write_failure(path_, errno);
+AtomicPath::AtomicPath(std::string path, Kind kind, bool overwrite)
+    : path_(std::move(path)), kind_(kind), overwrite_(overwrite) {
+  while (path_.size() > 1 && path_.back() == '/') path_.pop_back();
+  if (path_exists(path_) && !overwrite_)
+    fail_input(path_ + ": already exists", "choose another output path, or pass --force to replace it");
+  if (kind_ == Kind::File) {
+    tmp_ = path_ + ".tmp";
+    return;  // the writer creates the file
+  }
+  tmp_ = path_ + ".tmp-" + std::to_string(::getpid());
+  remove_tree(tmp_);
+  std::error_code ec;
+  fs::create_directories(tmp_, ec);
+  if (ec) fail_runtime(tmp_ + ": cannot create directory (" + ec.message() + ")",
+                       "check permissions and free space of the output location");
+}
+
+AtomicPath::~AtomicPath() {
+  if (committed_) return;
+  if (kind_ == Kind::File)
+    ::unlink(tmp_.c_str());
+  else
+    remove_tree(tmp_);
+}
+
+void AtomicPath::commit() {
+  LT_CHECK(!committed_, "double commit");
+  if (kind_ == Kind::File) {
+    const int fd = ::open(tmp_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) write_failure(path_, errno);
+    const int rc = ::fsync(fd);
+    const int err = errno;
+    ::close(fd);
+    if (rc != 0) write_failure(path_, err);
+  } else {
+    fsync_dir(tmp_);
+  }
+  std::string old;
+  if (kind_ == Kind::Directory && path_exists(path_)) {
+    if (!overwrite_)
+      fail_input(path_ + ": already exists", "choose another output path, or pass --force to replace it");
+    old = path_ + ".old-" + std::to_string(::getpid());
+    if (::rename(path_.c_str(), old.c_str()) != 0) write_failure(path_, errno);
+  }
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) write_failure(path_, errno);
+  committed_ = true;
+  if (!old.empty()) remove_tree(old);
+  fsync_dir(parent_dir(path_));
+}
+
+AtomicFileWriter::AtomicFileWriter(std::string path) : target_(std::move(path), AtomicPath::Kind::File) {
+  fd_ = ::open(target_.tmp_path().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) write_failure(target_.path(), errno);
 }
 
 AtomicFileWriter::~AtomicFileWriter() {
   if (fd_ >= 0) ::close(fd_);
-  if (!committed_) ::unlink(tmp_.c_str());
 }
 
 void AtomicFileWriter::write(const void* data, size_t size) {
-  LT_CHECK(fd_ >= 0 && !committed_, "write after commit");
+  LT_CHECK(fd_ >= 0 && !target_.committed(), "write after commit");
   const char* p = static_cast<const char*>(data);
   while (size > 0) {
     ssize_t n = ::write(fd_, p, size);
     if (n < 0) {
       if (errno == EINTR) continue;
-      write_failure(path_, errno);
+      write_failure(target_.path(), errno);
     }
     p += n;
     size -= static_cast<size_t>(n);
@@ -123,16 +171,16 @@ void AtomicFileWriter::write(const void* data, size_t size) {
 }
 
 void AtomicFileWriter::commit() {
-  LT_CHECK(fd_ >= 0 && !committed_, "double commit");
-  if (::fsync(fd_) != 0) write_failure(path_, errno);
-  if (::close(fd_) != 0) {
-    fd_ = -1;
-    write_failure(path_, errno);
-  }
+  LT_CHECK(fd_ >= 0 && !target_.committed(), "double commit");
+  const int fd = fd_;
   fd_ = -1;
-  if (::rename(tmp_.c_str(), path_.c_str()) != 0) write_failure(path_, errno);
-  committed_ = true;
-  fsync_dir(parent_dir(path_));
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    write_failure(target_.path(), err);
+  }
+  if (::close(fd) != 0) write_failure(target_.path(), errno);
+  target_.commit();  // fsync, rename, fsync the parent
 }
 
 void write_file_atomic(const std::string& path, const std::string& contents) {
@@ -144,39 +192,6 @@ void write_file_atomic(const std::string& path, const std::string& contents) {
 void remove_tree(const std::string& path) {
   std::error_code ec;
   fs::remove_all(path, ec);
-}
-
-AtomicDirectory::AtomicDirectory(std::string path, bool overwrite)
-    : path_(std::move(path)), overwrite_(overwrite) {
-  while (!path_.empty() && path_.size() > 1 && path_.back() == '/') path_.pop_back();
-  if (path_exists(path_) && !overwrite_)
-    fail_input(path_ + ": already exists", "choose another output path, or pass --force to replace it");
-  tmp_ = path_ + ".tmp-" + std::to_string(::getpid());
-  remove_tree(tmp_);
-  std::error_code ec;
-  fs::create_directories(tmp_, ec);
-  if (ec) fail_runtime(tmp_ + ": cannot create directory (" + ec.message() + ")",
-                       "check permissions and free space of the output location");
-}
-
-AtomicDirectory::~AtomicDirectory() {
-  if (!committed_) remove_tree(tmp_);
-}
-
-void AtomicDirectory::commit() {
-  LT_CHECK(!committed_, "double commit");
-  fsync_dir(tmp_);
-  std::string old;
-  if (path_exists(path_)) {
-    if (!overwrite_)
-      fail_input(path_ + ": already exists", "choose another output path, or pass --force to replace it");
-    old = path_ + ".old-" + std::to_string(::getpid());
-    if (::rename(path_.c_str(), old.c_str()) != 0) write_failure(path_, errno);
-  }
-  if (::rename(tmp_.c_str(), path_.c_str()) != 0) write_failure(path_, errno);
-  committed_ = true;
-  if (!old.empty()) remove_tree(old);
-  fsync_dir(parent_dir(path_));
 }
 
 }  // namespace loratune

@@ -33,9 +33,34 @@ class MappedFile {
   std::string path_;
 };
 
-// Writes a file atomically. Bytes go to "<path>.tmp"; commit() fsyncs and renames it into place.
-// Destroying an uncommitted writer removes the temporary file. Write errors (e.g. a full disk) throw
-// a runtime Error naming the path.
+// The one atomic-write primitive. A file or a directory is built under a temporary name beside <path>
+// ("<path>.tmp" for a file, "<path>.tmp-<pid>" for a directory); commit() fsyncs it (the file, or the
+// directory's entries), renames it onto <path> (an existing <path> is replaced only with overwrite; a
+// replaced directory is moved aside first and removed after) and fsyncs the parent. Destroying an
+// uncommitted AtomicPath removes the temporary. An existing <path> without overwrite is an input error
+// raised at construction. Failures (e.g. a full disk) throw a runtime Error naming the path.
+class AtomicPath {
+ public:
+  enum class Kind { File, Directory };
+  AtomicPath(std::string path, Kind kind, bool overwrite = true);
+  ~AtomicPath();
+  AtomicPath(const AtomicPath&) = delete;
+  AtomicPath& operator=(const AtomicPath&) = delete;
+
+  const std::string& path() const { return path_; }
+  const std::string& tmp_path() const { return tmp_; }
+  std::string file(const std::string& name) const { return join_path(tmp_, name); }  // in a Directory
+  bool committed() const { return committed_; }
+  void commit();
+
+ private:
+  std::string path_, tmp_;
+  Kind kind_;
+  bool overwrite_;
+  bool committed_ = false;
+};
+
+// A file written as a stream through an AtomicPath.
 class AtomicFileWriter {
  public:
   explicit AtomicFileWriter(std::string path);
@@ -49,32 +74,17 @@ class AtomicFileWriter {
   uint64_t bytes_written() const { return written_; }
 
  private:
-  std::string path_, tmp_;
+  AtomicPath target_;
   int fd_ = -1;
   uint64_t written_ = 0;
-  bool committed_ = false;
 };
 
 void write_file_atomic(const std::string& path, const std::string& contents);
 
-// Builds a directory atomically: files are written under "<path>.tmp-<pid>", commit() renames it to
-// <path>. An existing <path> is an input error unless overwrite is set (then it is replaced).
-// Destroying an uncommitted builder removes the temporary directory.
-class AtomicDirectory {
+// A directory built through an AtomicPath: files go under tmp_path() (file(name)), commit() renames it.
+class AtomicDirectory : public AtomicPath {
  public:
-  AtomicDirectory(std::string path, bool overwrite);
-  ~AtomicDirectory();
-  AtomicDirectory(const AtomicDirectory&) = delete;
-  AtomicDirectory& operator=(const AtomicDirectory&) = delete;
-
-  const std::string& tmp_path() const { return tmp_; }
-  std::string file(const std::string& name) const { return join_path(tmp_, name); }
-  void commit();
-
- private:
-  std::string path_, tmp_;
-  bool overwrite_;
-  bool committed_ = false;
+  AtomicDirectory(std::string path, bool overwrite) : AtomicPath(std::move(path), Kind::Directory, overwrite) {}
 };
 
 void remove_tree(const std::string& path);  // best effort, no throw
