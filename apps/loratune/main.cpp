@@ -53,7 +53,17 @@ std::string suggestion_for(const CLI::App& app, const std::vector<std::string>& 
   return "see `loratune --help` for the subcommands and options";
 }
 
-int report_error(bool json, int code, const std::string& message, const std::string& hint) {
+// The library names options as {opt:NAME}; on this command line NAME is the flag --NAME (with '-' for '_').
+std::string flag_of(const std::string& name) {
+  std::string f = "--" + name;
+  for (char& c : f)
+    if (c == '_') c = '-';
+  return f;
+}
+
+int report_error(bool json, int code, const std::string& raw_message, const std::string& raw_hint) {
+  const std::string message = lt::render_options(raw_message, flag_of);
+  const std::string hint = lt::render_options(raw_hint, flag_of);
   std::cerr << "error: " << message << "\n";
   if (!hint.empty()) std::cerr << "hint: " << hint << "\n";
   if (json)

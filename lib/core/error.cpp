@@ -19,4 +19,22 @@ void fail_internal(const char* file, int line, const std::string& what) {
               "this is a bug in loratune; please report it with the command that triggered it");
 }
 
+std::string render_options(const std::string& text, std::string (*render)(const std::string& name)) {
+  static const std::string open = "{opt:";
+  std::string out;
+  size_t pos = 0;
+  while (true) {
+    const size_t at = text.find(open, pos);
+    const size_t end = at == std::string::npos ? at : text.find('}', at);
+    if (end == std::string::npos) {
+      out.append(text, pos, std::string::npos);
+      return out;
+    }
+    out.append(text, pos, at - pos);
+    const std::string name = text.substr(at + open.size(), end - at - open.size());
+    out += render ? render(name) : name;
+    pos = end + 1;
+  }
+}
+
 }  // namespace loratune

@@ -28,6 +28,11 @@ class Error : public std::runtime_error {
   std::string hint_;
 };
 
+// Options in messages and hints. The library names an option as "{opt:NAME}" (NAME = the option's name in
+// the typed options, e.g. {opt:force}, {opt:val_fraction}) and never a front end's spelling of it; the front
+// end renders each reference (the CLI as its flag, "--force"). render_options with no renderer writes NAME.
+std::string render_options(const std::string& text, std::string (*render)(const std::string& name) = nullptr);
+
 // Input/usage/config error (exit 2): the user can fix it.
 [[noreturn]] void fail_input(const std::string& message, const std::string& hint = {});
 // Runtime failure (exit 1).

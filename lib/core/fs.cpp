@@ -100,7 +100,7 @@ AtomicPath::AtomicPath(std::string path, Kind kind, bool overwrite)
     : path_(std::move(path)), kind_(kind), overwrite_(overwrite) {
   while (path_.size() > 1 && path_.back() == '/') path_.pop_back();
   if (path_exists(path_) && !overwrite_)
-    fail_input(path_ + ": already exists", "choose another output path, or pass --force to replace it");
+    fail_input(path_ + ": already exists", "choose another output path, or pass {opt:force} to replace it");
   if (kind_ == Kind::File) {
     tmp_ = path_ + ".tmp";
     return;  // the writer creates the file
@@ -136,7 +136,7 @@ void AtomicPath::commit() {
   std::string old;
   if (kind_ == Kind::Directory && path_exists(path_)) {
     if (!overwrite_)
-      fail_input(path_ + ": already exists", "choose another output path, or pass --force to replace it");
+      fail_input(path_ + ": already exists", "choose another output path, or pass {opt:force} to replace it");
     old = path_ + ".old-" + std::to_string(::getpid());
     if (::rename(path_.c_str(), old.c_str()) != 0) write_failure(path_, errno);
   }

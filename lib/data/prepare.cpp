@@ -45,11 +45,11 @@ struct SplitOutput {
 
 Tokenizer load_tokenizer(const PrepareRequest& req) {
   if (!req.model_dir.empty() && !req.tokenizer_file.empty())
-    fail_input("give either --model or --tokenizer, not both");
+    fail_input("give either {opt:model} or {opt:tokenizer}, not both");
   if (!req.model_dir.empty()) return Tokenizer::from_model_dir(req.model_dir);
   if (!req.tokenizer_file.empty()) return Tokenizer::from_file(req.tokenizer_file);
   fail_input("prepare needs the tokenizer of the model you will train",
-             "pass --model MODEL_DIR (preferred: also gives BOS/EOS rules and the chat template) or --tokenizer FILE");
+             "pass {opt:model} MODEL_DIR (preferred: also gives BOS/EOS rules and the chat template) or {opt:tokenizer} FILE");
 }
 
 SourceOptions source_options(const DataOptions& d, const Tokenizer& tok) {
@@ -60,7 +60,7 @@ SourceOptions source_options(const DataOptions& d, const Tokenizer& tok) {
   o.skip_invalid = d.on_error == OnError::Skip;
   o.vocab_size = tok.vocab_size();
   if (d.text_split == TextSplit::Delimiter && d.delimiter.empty())
-    fail_input("data.text_split is 'delimiter' but no delimiter is set", "pass --delimiter LINE");
+    fail_input("data.text_split is 'delimiter' but no delimiter is set", "pass {opt:delimiter} LINE");
   return o;
 }
 
@@ -337,14 +337,14 @@ TemplateChoice choose_template(const std::string& requested, const Tokenizer& to
   if (!tok.chat_template().empty()) {
     if (auto name = recognize_template(tok.chat_template())) return {*name, "tokenizer_config.json"};
     fail_input("the model's chat template (tokenizer_config.json) is not one loratune recognises",
-               "choose the matching built-in template with --template (" + join(template_names(), ", ") + ")");
+               "choose the matching built-in template with {opt:template} (" + join(template_names(), ", ") + ")");
   }
   return {"plain", "default"};
 }
 
 PrepareResult prepare_dataset(const PrepareRequest& req) {
   const DataOptions& d = req.data;
-  if (req.out_dir.empty()) fail_input("prepare needs an output directory", "pass --out DIR");
+  if (req.out_dir.empty()) fail_input("prepare needs an output directory", "pass {opt:out} DIR");
   if (req.inputs.empty()) fail_input("prepare needs input files", "pass files, directories or globs");
   if (d.stride >= d.seq_len)
     fail_input("data.stride (" + std::to_string(d.stride) + ") must be smaller than data.seq_len (" +
@@ -370,9 +370,9 @@ PrepareResult prepare_dataset(const PrepareRequest& req) {
   json report = p.report(tmpl_source, pack);
   report["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (d.strict && !report["warnings"].empty())
-    fail_input("--strict: prepare found problems, nothing was written:\n  " +
+    fail_input("{opt:strict}: prepare found problems, nothing was written:\n  " +
                    join(report["warnings"].get<std::vector<std::string>>(), "\n  "),
-               "fix the data or the options, or drop --strict");
+               "fix the data or the options, or drop {opt:strict}");
 
   Manifest m;
   m.format_version = kPreparedFormatVersion;

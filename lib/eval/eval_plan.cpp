@@ -11,10 +11,10 @@ namespace {
 
 void check_output_path(const std::string& path, bool force) {
   if (path_exists(path) && !force)
-    fail_input(path + ": already exists", "pass --force to replace it, or choose another --out");
+    fail_input(path + ": already exists", "pass {opt:force} to replace it, or choose another {opt:out}");
   const std::string parent = parent_dir(path);
   if (!parent.empty() && !is_directory(parent))
-    fail_input(parent + ": directory not found (for --out " + path + ")", "create it first, or choose another --out");
+    fail_input(parent + ": directory not found (for {opt:out} " + path + ")", "create it first, or choose another {opt:out}");
 }
 
 std::vector<std::string> measured_metrics(const EvalPlan& p) {
@@ -45,7 +45,7 @@ void check_split_rows(const EvalOptions& e) {
   const data::Manifest m = data::read_manifest(e.data);
   if ((e.split == Split::Train ? m.train_rows : m.val_rows) > 0) return;
   fail_input(e.data + ": the " + split_name(e.split) + " split is empty, nothing to evaluate",
-             e.split == Split::Val ? "evaluate --split train, or prepare with --val-fraction / --val FILE"
+             e.split == Split::Val ? "evaluate {opt:split} train, or prepare with {opt:val_fraction} / {opt:val} FILE"
                                    : "prepare more data");
 }
 
@@ -58,21 +58,21 @@ EvalPlan make_plan(const EvalRequest& req) {
   p.compare = req.compare_base;
   if (!p.loss && !p.generate)
     fail_input("eval needs something to measure",
-               "pass --data PREPARED_DIR (loss, perplexity, accuracy) and/or --prompts FILE.jsonl (generation "
-               "metrics), or --run RUN_DIR to use the run's dataset");
+               "pass {opt:data} PREPARED_DIR (loss, perplexity, accuracy) and/or {opt:prompts} FILE.jsonl (generation "
+               "metrics), or {opt:run} RUN_DIR to use the run's dataset");
   const std::map<std::string, std::string> how = {
-      {"loss", "pass --data PREPARED_DIR"},         {"ppl", "pass --data PREPARED_DIR"},
-      {"accuracy", "pass --data PREPARED_DIR"},     {"tokens", "pass --data PREPARED_DIR"},
-      {"exact_match", "pass --prompts FILE.jsonl"}, {"contains", "pass --prompts FILE.jsonl"},
-      {"token_f1", "pass --prompts FILE.jsonl"},    {"rougeL", "pass --prompts FILE.jsonl"},
-      {"base", "pass --compare-base (and what measures the metric)"},
-      {"delta", "pass --compare-base (and what measures the metric)"}};
+      {"loss", "pass {opt:data} PREPARED_DIR"},         {"ppl", "pass {opt:data} PREPARED_DIR"},
+      {"accuracy", "pass {opt:data} PREPARED_DIR"},     {"tokens", "pass {opt:data} PREPARED_DIR"},
+      {"exact_match", "pass {opt:prompts} FILE.jsonl"}, {"contains", "pass {opt:prompts} FILE.jsonl"},
+      {"token_f1", "pass {opt:prompts} FILE.jsonl"},    {"rougeL", "pass {opt:prompts} FILE.jsonl"},
+      {"base", "pass {opt:compare_base} (and what measures the metric)"},
+      {"delta", "pass {opt:compare_base} (and what measures the metric)"}};
   check_gate_metrics(p.gates, metric_names(), measured_metrics(p), how);
-  if (req.model.path.empty()) fail_input("eval needs a model", "pass --model DIR (with --adapter DIR) or --run RUN_DIR");
+  if (req.model.path.empty()) fail_input("eval needs a model", "pass {opt:model} DIR (with {opt:adapter} DIR) or {opt:run} RUN_DIR");
   if (p.compare) {
     if (req.base_model.empty())
-      fail_input("--compare-base needs a tuned model to compare with its base",
-                 "pass --adapter DIR (with --model BASE) or --run RUN_DIR");
+      fail_input("{opt:compare_base} needs a tuned model to compare with its base",
+                 "pass {opt:adapter} DIR (with {opt:model} BASE) or {opt:run} RUN_DIR");
     p.base_path = req.base_model;
   }
   if (!req.out_path.empty()) {

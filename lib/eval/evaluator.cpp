@@ -31,7 +31,7 @@ data::PreparedSplit open_split(const EvalOptions& e, const Tokenizer& tok, const
   if (ds.manifest.vocab_size > hp.vocab_size)
     fail_input(e.data + ": prepared for a vocabulary of " + std::to_string(ds.manifest.vocab_size) +
                    " tokens but the model has " + std::to_string(hp.vocab_size),
-               "re-run prepare with this model (--model DIR)");
+               "re-run prepare with this model ({opt:model} DIR)");
   *manifest = ds.manifest;
   auto& split = e.split == Split::Train ? ds.train : ds.val;
   if (!split || split->rows() == 0) check_split_rows(e);  // the manifest counts none: refused there

@@ -13,8 +13,8 @@ namespace loratune::eval {
 namespace {
 
 constexpr const char* kGateForm =
-    "write a gate as METRIC OP NUMBER with OP one of <=, >=, <, >, ==, e.g. --gate 'ppl<=12.5' or "
-    "--gate 'delta.loss<=-0.1'";
+    "write a gate as METRIC OP NUMBER with OP one of <=, >=, <, >, ==, e.g. {opt:gate} 'ppl<=12.5' or "
+    "{opt:gate} 'delta.loss<=-0.1'";
 
 [[noreturn]] void malformed(const std::string& text, const std::string& why) {
   fail_input("malformed gate '" + text + "': " + why, kGateForm);

@@ -75,7 +75,7 @@ GenerationSample parse_sample(const std::string& line, const std::string& path, 
 
 std::vector<GenerationSample> read_generation_samples(const std::string& path, int64_t max_samples) {
   if (!path_exists(path) || is_directory(path))
-    fail_input(path + ": generation samples file not found", "pass a JSONL file with --prompts FILE");
+    fail_input(path + ": generation samples file not found", "pass a JSONL file with {opt:prompts} FILE");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail_input(path + ": cannot be read", "check the file's permissions");
   std::vector<GenerationSample> out;

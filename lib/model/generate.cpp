@@ -65,7 +65,7 @@ int sample_next(const torch::Tensor& logits_in, const SamplingOptions& opts, uin
 
 GenerationResult generate(CausalLM& model, const Tokenizer& tok, const std::vector<int>& prompt_ids,
                           const SamplingOptions& opts, const std::function<void(const std::string&)>& on_text) {
-  if (prompt_ids.empty()) fail_input("the prompt is empty", "pass a non-empty --prompt");
+  if (prompt_ids.empty()) fail_input("the prompt is empty", "pass a non-empty {opt:prompt}");
   const auto& hp = model->hparams();
   for (int id : prompt_ids)
     if (id < 0 || id >= hp.vocab_size)

@@ -62,7 +62,7 @@ Batch make_batch(const data::PreparedSplit& split, const std::vector<int64_t>& r
     if (pad_to > 0 && len > pad_to)
       fail_input(split.dir() + ": row " + std::to_string(r) + " has " + std::to_string(len) +
                      " tokens, more than the training sequence length " + std::to_string(pad_to),
-                 "prepare the data with --seq-len " + std::to_string(pad_to) +
+                 "prepare the data with {opt:seq_len} " + std::to_string(pad_to) +
                      " (or less), or train with a sequence length of at least " + std::to_string(len));
     longest = std::max(longest, len);
   }
@@ -156,7 +156,7 @@ void RowCursor::restore(int64_t epoch, int64_t position) {
     fail_input("the saved data position (epoch " + std::to_string(epoch) + ", row " + std::to_string(position) +
                    ") does not fit a training split of " + std::to_string(rows_) + " rows",
                "the checkpoint was written for another prepared dataset; resume with that dataset, or start a "
-               "fresh run without --resume");
+               "fresh run without {opt:resume}");
   const bool reload = epoch != epoch_;
   epoch_ = epoch;
   position_ = position;

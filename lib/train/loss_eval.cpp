@@ -48,7 +48,7 @@ void check_token_range(const torch::Tensor& ids, int64_t vocab, const std::strin
   if (!bad.any().item<bool>()) return;
   fail_input(split_dir + ": token id " + std::to_string(ids.masked_select(bad)[0].item<int64_t>()) +
                  " is outside the model's vocabulary of " + std::to_string(vocab) + " tokens",
-             "the dataset was prepared for another tokenizer; re-run prepare with this model (--model DIR)");
+             "the dataset was prepared for another tokenizer; re-run prepare with this model ({opt:model} DIR)");
 }
 
 // Per-target cross-entropy (fp64 on the CPU) and correctness of hidden states `h` [N, H] against
@@ -88,7 +88,7 @@ LossEvalResult evaluate_loss(CausalLM& model, const data::PreparedSplit& split, 
   LT_CHECK(opts.batch_size >= 1 && opts.max_batches >= 0, "evaluate_loss: bad batch options");
   if (split.rows() == 0)
     fail_input(split.dir() + ": the split is empty, nothing to evaluate",
-               "evaluate another split (--split train|val), or prepare with a validation share (--val-fraction)");
+               "evaluate another split ({opt:split} train|val), or prepare with a validation share ({opt:val_fraction})");
   torch::NoGradGuard no_grad;
   model->eval();
   const auto& hp = model->hparams();
@@ -130,7 +130,7 @@ LossEvalResult evaluate_loss(CausalLM& model, const data::PreparedSplit& split, 
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!std::isfinite(res.total.loss_sum))
     fail_runtime(split.dir() + ": the loss is not finite (" + std::to_string(res.total.loss_sum) + ")",
-                 "the weights may hold NaN/Inf, or fp16 overflowed: try --dtype fp32");
+                 "the weights may hold NaN/Inf, or fp16 overflowed: try {opt:dtype} fp32");
   return res;
 }
 

@@ -150,7 +150,7 @@ void AdamW::load_state(const std::map<std::string, torch::Tensor>& state, const 
     if (problems.size() > shown) msg += "\n  ... and " + std::to_string(problems.size() - shown) + " more";
     fail_input(msg,
                "the checkpoint was written by a run with other trainable parameters (LoRA targets, rank, "
-               "layers); resume with that run's config, or start a fresh run without --resume");
+               "layers); resume with that run's config, or start a fresh run without {opt:resume}");
   }
 
   torch::NoGradGuard no_grad;

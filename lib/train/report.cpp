@@ -151,7 +151,7 @@ std::string render_run_report(const ReportRequest& req) {
   const json summary = path_exists(summary_path) ? json::parse(read_text_file(summary_path)) : json::object();
   std::string eval_path = req.eval_report.empty() ? run.eval_report() : req.eval_report;
   if (!req.eval_report.empty() && !path_exists(eval_path))
-    fail_input(eval_path + ": eval report not found", "pass the file written by `loratune eval --out`");
+    fail_input(eval_path + ": eval report not found", "pass the file written by `loratune eval {opt:out}`");
 
   Series loss{"train loss", "#1f77b4", {}}, val{"val loss", "#d62728", {}}, lr{"learning rate", "#2ca02c", {}},
       tps{"tokens/s", "#9467bd", {}};

@@ -42,12 +42,12 @@ std::vector<std::string> RunDir::checkpoints() const {
 
 void RunDir::require_run() const {
   if (!path_exists(config_file()))
-    fail_input(path_ + ": not a loratune run directory (no config.resolved.json)", "pass the --out of a finetune run");
+    fail_input(path_ + ": not a loratune run directory (no config.resolved.json)", "pass the {opt:out} of a finetune run");
 }
 
 std::string RunDir::trained_output(bool lora) const {
   const std::string chosen = path_exists(best_dir()) ? best_dir() : final_dir(lora);
-  if (!path_exists(chosen)) fail_input(path_ + ": the run has no adapter yet", "let the run finish, or --resume it");
+  if (!path_exists(chosen)) fail_input(path_ + ": the run has no adapter yet", "let the run finish, or {opt:resume} it");
   return chosen;
 }
 

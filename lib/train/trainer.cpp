@@ -74,7 +74,7 @@ class Trainer {
     check_tokenizer_matches(*tok_, lm_.hp, req_.model.path);
     data_ = std::make_unique<data::PreparedDataset>(data::open_prepared(req_.data_dir, tok_->fingerprint()));
     if (!data_->train || data_->train->rows() == 0)
-      fail_input(req_.data_dir + ": the train split is empty", "prepare more data (or a smaller --val-fraction)");
+      fail_input(req_.data_dir + ": the train split is empty", "prepare more data (or a smaller {opt:val_fraction})");
     if (data_->manifest.vocab_size > lm_.hp.vocab_size)
       fail_input(req_.data_dir + ": prepared with a vocabulary of " + std::to_string(data_->manifest.vocab_size) +
                  " but the model has " + std::to_string(lm_.hp.vocab_size));
@@ -113,12 +113,12 @@ class Trainer {
     const std::string& dir = run_.path();
     if (req_.resume) {
       auto ckpts = run_.checkpoints();
-      if (ckpts.empty()) fail_input(dir + ": no checkpoint to resume from", "start a new run without --resume");
+      if (ckpts.empty()) fail_input(dir + ": no checkpoint to resume from", "start a new run without {opt:resume}");
       restore(ckpts.back());
       return;
     }
     if (path_exists(dir)) {
-      if (!req_.force) fail_input(dir + ": already exists", "continue it with --resume, or pass --force to start over");
+      if (!req_.force) fail_input(dir + ": already exists", "continue it with {opt:resume}, or pass {opt:force} to start over");
       remove_tree(dir);
     }
     std::error_code ec;
@@ -199,7 +199,7 @@ class Trainer {
       fail_runtime("non-finite " + std::string(std::isfinite(loss) ? "gradient norm" : "loss") + " at step " +
                        std::to_string(st_.step + 1) + " (loss " + std::to_string(loss) + ", grad norm " +
                        std::to_string(norm) + "); the step was not applied. Last good checkpoint: " + last,
-                   "lower train.lr, keep train.max_grad_norm > 0, or try --dtype fp32; then --resume or start over");
+                   "lower train.lr, keep train.max_grad_norm > 0, or try {opt:dtype} fp32; then {opt:resume} or start over");
     }
     opt_->step(lr_at(sched_, t.lr, st_.step, plan_.total_steps));
     opt_->zero_grad();
@@ -231,7 +231,7 @@ class Trainer {
       if ((t.save_every > 0 && st_.step % t.save_every == 0) || interrupted) checkpoint();
       if (interrupted)
         throw Error(ExitCode::Interrupted, "interrupted at step " + std::to_string(st_.step) + "; checkpoint saved",
-                    "continue with: loratune finetune --resume --out " + run_.path());
+                    "continue with: loratune finetune {opt:resume} {opt:out} " + run_.path());
       if (stop_early) {
         event("early stopping: no better val loss in " + std::to_string(st_.bad_evals) + " validations");
         stopped_early_ = true;
