@@ -102,12 +102,6 @@ void GgufWriter::add_tensor(const std::string& name, std::vector<int64_t> ne, Gg
   add_tensor(name, std::move(ne), type, [shared] { return *shared; });
 }
 
-uint64_t GgufWriter::data_bytes() const {
-  uint64_t n = 0;
-  for (const auto& t : tensors_) n = align_up(n + t.nbytes, alignment());
-  return n;
-}
-
 void GgufWriter::write(const std::string& path) const {
   const uint64_t align = alignment();
   std::string head;

@@ -27,9 +27,6 @@ class GgufWriter {
   void add_tensor(const std::string& name, std::vector<int64_t> ne, GgmlType type, Producer produce);
   void add_tensor(const std::string& name, std::vector<int64_t> ne, GgmlType type, std::vector<uint8_t> bytes);
 
-  size_t tensor_count() const { return tensors_.size(); }
-  uint64_t data_bytes() const;  // the data section's size including alignment padding
-
   // Writes `path` atomically (<path>.tmp, fsync, rename): nothing appears under `path` unless the whole
   // file was written. A write error (e.g. a full disk) is a runtime error naming the path.
   void write(const std::string& path) const;

@@ -188,18 +188,8 @@ PieceType Tokenizer::type(int id) const {
 
 int Tokenizer::piece_to_id(const std::string& piece) const { return impl_->sp->piece_to_id(piece); }
 
-bool Tokenizer::has_piece(const std::string& piece) const {
-  const int id = impl_->sp->piece_to_id(piece);
-  return id >= 0 && id < vocab_size() && impl_->pieces[id].piece == piece;
-}
-
 bool Tokenizer::has_byte_fallback() const { return impl_->byte_fallback; }
 const SpecialTokens& Tokenizer::special() const { return impl_->special; }
-
-bool Tokenizer::is_eos(int id) const {
-  const auto& ids = impl_->special.eos_ids;
-  return std::find(ids.begin(), ids.end(), id) != ids.end();
-}
 
 const std::string& Tokenizer::chat_template() const { return impl_->chat_template; }
 const std::string& Tokenizer::fingerprint() const { return impl_->fingerprint; }
