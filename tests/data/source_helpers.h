@@ -11,8 +11,11 @@
 #include "data/sources.h"
 #include "test_util.h"
 
-namespace lt_test {
+// The tests say `using namespace reader_test;`.
+namespace reader_test {
 
+using lt_test::TempDir;
+using lt_test::write_file;
 using loratune::data::Record;
 using loratune::data::RecordReader;
 using loratune::data::SourceOptions;
@@ -49,4 +52,4 @@ inline std::string write(const TempDir& dir, const std::string& name, const std:
   return path;
 }
 
-}  // namespace lt_test
+}  // namespace reader_test

@@ -7,11 +7,7 @@
 #include "source_helpers.h"
 
 using namespace loratune::data;
-using lt_test::input_error;
-using lt_test::read_all;
-using lt_test::read_error;
-using lt_test::TempDir;
-using lt_test::write;
+using namespace reader_test;
 
 TEST_CASE("each JSONL format is parsed into its Record fields", "[data]") {
   TempDir dir("lt-src");

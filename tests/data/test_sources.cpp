@@ -14,12 +14,7 @@
 #include "source_helpers.h"
 
 using namespace loratune::data;
-using lt_test::input_error;
-using lt_test::read_all;
-using lt_test::read_error;
-using lt_test::TempDir;
-using lt_test::write;
-using lt_test::write_file;
+using namespace reader_test;
 
 namespace {
 
