@@ -1,5 +1,5 @@
-// The validating GGUF reader (used to verify exports, to load GGUF models and adapters, and in tests).
-// Torch-free; the file is memory-mapped and tensors are zero-copy views into it.
+// The validating GGUF reader (export reads its files back with it to verify them; tests). Torch-free; the
+// file is memory-mapped (or held in memory) and tensors are zero-copy views into it.
 #pragma once
 #include <cstddef>
 #include <cstdint>
