@@ -13,8 +13,6 @@ const char* format_name(Format f) {
   return "?";
 }
 
-std::vector<std::string> format_names() { return {"text", "prompt_completion", "alpaca", "chat", "tokens"}; }
-
 std::optional<Format> parse_format(const std::string& name) {
   for (Format f : {Format::Text, Format::PromptCompletion, Format::Alpaca, Format::Chat, Format::Tokens})
     if (name == format_name(f)) return f;

@@ -1,5 +1,6 @@
-// Input discovery and record readers for `loratune prepare`: expands files/directories/globs into a
-// deterministic file list, then streams validated Records out of .txt/.md (raw text) and .jsonl files.
+// The record reader of `loratune prepare`: streams validated Records out of the input files, .txt/.md
+// (raw text, split into documents by text_split.h) and .jsonl (one record a line, parsed by records.h).
+// Input discovery (expand_inputs) is in inputs.h, included here for the callers of both.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -8,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "data/inputs.h"
 #include "data/sample.h"
 
 namespace loratune::data {
@@ -36,16 +38,6 @@ struct SourceStats {
   uint64_t bytes = 0;            // file size
 };
 
-// The file extensions prepare reads (lower case, with the dot).
-const std::vector<std::string>& supported_extensions();
-
-// Expands input specs into files: files as given; directories recursively (only *.txt, *.md, *.jsonl,
-// hidden entries skipped, sorted by path); glob patterns (containing * ? or [) via glob(3), sorted, each
-// match expanded like a plain spec (non-matching extensions dropped). A missing path, a glob matching
-// nothing, a directory with no usable files or an explicit file with another extension: fail_input naming
-// it. Duplicates (the same file reached twice) are removed, keeping the first occurrence.
-std::vector<std::string> expand_inputs(const std::vector<std::string>& specs);
-
 // Streams records from the files in order. JSONL files are read line by line (never whole); a text
 // file is read whole, since it is validated (UTF-8, NUL bytes) before any of its documents is returned.
 // For text files Record.line is the 1-based index of the (non-empty) document in the file.
@@ -73,7 +65,6 @@ class RecordReader {
   void open_current();
   bool next_text(Record& out);
   bool next_jsonl(Record& out);
-  bool handle_jsonl_line(std::string_view line, Record& out);
   void finish_current();
   void reject(int64_t line, const std::string& problem);
 

@@ -612,12 +612,6 @@ std::shared_ptr<const SafetensorsFile> Checkpoint::file_of(const std::string& na
   return files_[entry(name).file];
 }
 
-uint64_t Checkpoint::total_bytes() const {
-  uint64_t total = 0;
-  for (const auto& kv : entries_) total += kv.second.view->nbytes;
-  return total;
-}
-
 // --- writers -------------------------------------------------------------------------------------------
 
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,

@@ -91,7 +91,6 @@ class Checkpoint {
   std::shared_ptr<const SafetensorsFile> file_of(const std::string& name) const;  // throws like at()
   const std::string& path() const { return path_; }
   const std::vector<std::shared_ptr<const SafetensorsFile>>& files() const { return files_; }
-  uint64_t total_bytes() const;  // sum of all tensors' nbytes
 
  private:
   struct Entry {

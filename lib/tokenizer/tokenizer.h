@@ -55,10 +55,8 @@ class Tokenizer {
   float score(int id) const;
   PieceType type(int id) const;
   int piece_to_id(const std::string& piece) const;  // the unk id (or -1 without one) when absent
-  bool has_piece(const std::string& piece) const;   // exact lookup, no unk substitution
   bool has_byte_fallback() const;                    // all 256 byte pieces <0x00>..<0xFF> present
   const SpecialTokens& special() const;
-  bool is_eos(int id) const;                   // id is one of special().eos_ids
   const std::string& chat_template() const;    // "" when none
   const std::string& fingerprint() const;      // sha256 hex of the tokenizer.model bytes
   const std::string& model_path() const;

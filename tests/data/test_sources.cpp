@@ -1,4 +1,6 @@
-// Input discovery (expand_inputs) and the record readers of `loratune prepare`.
+// The RecordReader of `loratune prepare` (data/sources.h): bad input (fail or skip), unreadable files,
+// streaming. Per-format parsing is in test_records.cpp, text splitting in test_text_split.cpp, input
+// discovery in test_inputs.cpp.
 #include <catch2/catch.hpp>
 
 #include <unistd.h>
@@ -9,47 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
-#include "data/sources.h"
-#include "test_util.h"
+#include "source_helpers.h"
 
 using namespace loratune::data;
-using lt_test::TempDir;
-using lt_test::write_file;
+using namespace reader_test;
 
 namespace {
-
-std::vector<Record> read_all(const std::vector<std::string>& files, const SourceOptions& opts = {}) {
-  RecordReader reader(files, opts);
-  std::vector<Record> out;
-  Record r;
-  while (reader.next(r)) out.push_back(r);
-  return out;
-}
-
-// The message of the loratune::Error (exit 2) that fn throws; fails the test if it throws nothing.
-template <typename Fn>
-std::string input_error(Fn&& fn) {
-  try {
-    fn();
-  } catch (const loratune::Error& e) {
-    CHECK(e.kind() == loratune::ExitCode::Usage);
-    return e.message();
-  }
-  FAIL("expected an input error");
-  return {};
-}
-
-std::string read_error(const std::string& file, const SourceOptions& opts = {}) {
-  return input_error([&] { read_all({file}, opts); });
-}
-
-std::string write(const TempDir& dir, const std::string& name, const std::string& contents) {
-  std::string path = dir.file(name);
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
-  write_file(path, contents);
-  return path;
-}
 
 int64_t rss_kb() {
   std::ifstream in("/proc/self/status");
@@ -66,180 +33,6 @@ int64_t rss_kb() {
 }
 
 }  // namespace
-
-TEST_CASE("each JSONL format is parsed into its Record fields", "[data]") {
-  TempDir dir("lt-src");
-
-  SECTION("text") {
-    auto recs = read_all({write(dir, "t.jsonl", "{\"text\": \"Article 1. Scope\", \"id\": 7}\n")});
-    REQUIRE(recs.size() == 1);
-    CHECK(recs[0].format == Format::Text);
-    CHECK(recs[0].text == "Article 1. Scope");
-    CHECK(recs[0].line == 1);
-    CHECK(recs[0].source == dir.file("t.jsonl"));
-  }
-  SECTION("prompt/completion (empty prompt allowed)") {
-    auto recs = read_all({write(dir, "pc.jsonl",
-                                "{\"prompt\": \"Q: term?\", \"completion\": \" A: 5 years\"}\n"
-                                "{\"prompt\": \"\", \"completion\": \"only\"}\n")});
-    REQUIRE(recs.size() == 2);
-    CHECK(recs[0].format == Format::PromptCompletion);
-    CHECK(recs[0].prompt == "Q: term?");
-    CHECK(recs[0].completion == " A: 5 years");
-    CHECK(recs[1].prompt.empty());
-    CHECK(recs[1].line == 2);
-  }
-  SECTION("alpaca, with and without input") {
-    auto recs = read_all({write(dir, "a.jsonl",
-                                "{\"instruction\": \"Summarise\", \"input\": \"Long text\", \"output\": \"Short\"}\n"
-                                "{\"instruction\": \"Define tort\", \"output\": \"A civil wrong\"}\n")});
-    REQUIRE(recs.size() == 2);
-    CHECK(recs[0].format == Format::Alpaca);
-    CHECK(recs[0].instruction == "Summarise");
-    CHECK(recs[0].input == "Long text");
-    CHECK(recs[0].output == "Short");
-    CHECK(recs[1].input.empty());
-    CHECK(recs[1].output == "A civil wrong");
-  }
-  SECTION("chat") {
-    auto recs = read_all({write(dir, "c.jsonl",
-                                R"({"messages": [{"role": "system", "content": "Be brief."},)"
-                                R"( {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})"
-                                "\n")});
-    REQUIRE(recs.size() == 1);
-    CHECK(recs[0].format == Format::Chat);
-    REQUIRE(recs[0].messages.size() == 3);
-    CHECK(recs[0].messages[0].role == "system");
-    CHECK(recs[0].messages[0].content == "Be brief.");
-    CHECK(recs[0].messages[2].role == "assistant");
-    CHECK(recs[0].messages[2].content == "Hello");
-  }
-  SECTION("pre-tokenized: plain, labels, mask") {
-    auto recs = read_all({write(dir, "tok.jsonl",
-                                "{\"input_ids\": [1, 5, 9]}\n"
-                                "{\"input_ids\": [1, 5, 9], \"labels\": [-100, 5, 9]}\n"
-                                "{\"input_ids\": [1, 5, 9], \"mask\": [0, 0, 1]}\n")});
-    REQUIRE(recs.size() == 3);
-    CHECK(recs[0].format == Format::Tokens);
-    CHECK(recs[0].input_ids == std::vector<int32_t>{1, 5, 9});
-    CHECK(recs[0].trained == std::vector<uint8_t>{1, 1, 1});
-    CHECK(recs[1].trained == std::vector<uint8_t>{0, 1, 1});
-    CHECK(recs[2].trained == std::vector<uint8_t>{0, 0, 1});
-  }
-  SECTION("blank lines, CRLF line ends and a BOM are tolerated; line numbers stay true") {
-    auto recs = read_all({write(dir, "crlf.jsonl", "\xEF\xBB\xBF{\"text\": \"a\"}\r\n\r\n  \n{\"text\": \"b\"}\r\n")});
-    REQUIRE(recs.size() == 2);
-    CHECK(recs[0].text == "a");
-    CHECK(recs[1].text == "b");
-    CHECK(recs[1].line == 4);
-  }
-}
-
-TEST_CASE("formats are detected per file from the first valid record, or forced", "[data]") {
-  TempDir dir("lt-src");
-  auto chat = write(dir, "chat.jsonl",
-                    R"({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}], "text": "x"})"
-                    "\n");
-  auto pc = write(dir, "pc.jsonl", "not json\n{\"prompt\": \"p\", \"completion\": \"c\", \"text\": \"t\"}\n");
-  auto text = write(dir, "doc.md", "# Title\n\nBody\n");
-
-  SECTION("auto-detection per file; key precedence; stats per file") {
-    SourceOptions opts;
-    opts.skip_invalid = true;
-    RecordReader reader({chat, pc, text}, opts);
-    std::vector<Record> recs;
-    Record r;
-    while (reader.next(r)) recs.push_back(r);
-    REQUIRE(recs.size() == 3);
-    CHECK(recs[0].format == Format::Chat);  // "messages" wins over "text"
-    CHECK(recs[1].format == Format::PromptCompletion);
-    CHECK(recs[1].line == 2);  // line 1 is invalid and does not decide the format
-    CHECK(recs[2].format == Format::Text);
-    CHECK(recs[2].text == "# Title\n\nBody");
-    const auto& st = reader.stats();
-    REQUIRE(st.size() == 3);
-    CHECK(st[0].source == chat);
-    CHECK(st[0].format == Format::Chat);
-    CHECK(st[0].records == 1);
-    CHECK(st[1].format == Format::PromptCompletion);
-    CHECK(st[1].records == 1);
-    CHECK(st[1].invalid == 1);
-    CHECK(st[1].bytes == std::filesystem::file_size(pc));
-    CHECK(st[2].format == Format::Text);
-  }
-  SECTION("a later record of another shape is invalid and names the line that set the format") {
-    auto f = write(dir, "mixed.jsonl", "{\"prompt\": \"p\", \"completion\": \"c\"}\n{\"text\": \"t\"}\n");
-    CHECK(read_error(f) == f + ":2: expected a prompt/completion record like line 1: missing fields \"prompt\", "
-                               "\"completion\"; this looks like a text record");
-  }
-  SECTION("forced format reads the fitting keys and ignores the rest") {
-    SourceOptions opts;
-    opts.forced_format = Format::Text;
-    opts.skip_invalid = true;  // line 1 of pc.jsonl is not JSON
-    auto recs = read_all({pc}, opts);
-    REQUIRE(recs.size() == 1);
-    CHECK(recs[0].format == Format::Text);
-    CHECK(recs[0].text == "t");
-  }
-  SECTION("forced format: every record must fit it") {
-    SourceOptions opts;
-    opts.forced_format = Format::Alpaca;
-    auto f = write(dir, "t.jsonl", "{\"text\": \"t\"}\n");
-    CHECK(read_error(f, opts) ==
-          f + ":1: expected an alpaca record (--format alpaca): missing fields \"instruction\", \"output\"; this looks like "
-              "a text record");
-  }
-  SECTION("a forced non-text format cannot read .txt/.md files") {
-    SourceOptions opts;
-    opts.forced_format = Format::Chat;
-    auto msg = input_error([&] { RecordReader r({text}, opts); });
-    CHECK_THAT(msg, Catch::StartsWith(text + ": .txt/.md files hold raw text, but --format chat"));
-  }
-}
-
-TEST_CASE("text files are split into documents", "[data]") {
-  TempDir dir("lt-src");
-  SourceOptions opts;
-
-  SECTION("none: one document per file, surrounding blank lines trimmed") {
-    auto f = write(dir, "a.txt", "\n\n  Indented first line\nsecond\n\nthird\n\n");
-    auto recs = read_all({f}, opts);
-    REQUIRE(recs.size() == 1);
-    CHECK(recs[0].text == "  Indented first line\nsecond\n\nthird");
-    CHECK(recs[0].line == 1);
-    CHECK(recs[0].format == Format::Text);
-  }
-  SECTION("blank-line: one or more blank lines separate documents") {
-    opts.text_split = "blank-line";
-    auto f = write(dir, "a.txt", "\n\none\nstill one\n\n\n \t \ntwo\r\n\r\nthree");
-    auto recs = read_all({f}, opts);
-    REQUIRE(recs.size() == 3);
-    CHECK(recs[0].text == "one\nstill one");
-    CHECK(recs[1].text == "two");
-    CHECK(recs[2].text == "three");
-    CHECK(recs[2].line == 3);
-  }
-  SECTION("delimiter: a line equal to it separates; empty documents are skipped") {
-    opts.text_split = "delimiter";
-    opts.delimiter = "---";
-    auto f = write(dir, "a.md", "one\n---\n---\n  \n---\ntwo\n----\nstill two\n---\r\nthree\n---\n");
-    auto recs = read_all({f}, opts);
-    REQUIRE(recs.size() == 3);
-    CHECK(recs[0].text == "one");
-    CHECK(recs[1].text == "two\n----\nstill two");
-    CHECK(recs[2].text == "three");
-    CHECK(recs[1].line == 2);
-    CHECK(recs[2].line == 3);
-  }
-  SECTION("bad split options are refused") {
-    auto f = write(dir, "a.txt", "x");
-    opts.text_split = "blankline";
-    CHECK_THAT(input_error([&] { RecordReader r({f}, opts); }),
-               Catch::Contains("unknown text split mode \"blankline\"") && Catch::Contains("blank-line"));
-    opts.text_split = "delimiter";
-    CHECK_THAT(input_error([&] { RecordReader r({f}, opts); }), Catch::Contains("needs a one-line delimiter"));
-  }
-}
 
 namespace {
 
@@ -376,49 +169,6 @@ TEST_CASE("files that cannot be read are refused by name", "[data]") {
   }
 }
 
-TEST_CASE("expand_inputs: directories, globs, missing paths, duplicates", "[data]") {
-  TempDir dir("lt-src");
-  const std::string root = dir.path();
-  write(dir, "corpus/b.txt", "b");
-  write(dir, "corpus/a.md", "a");
-  write(dir, "corpus/sub/c.jsonl", "{\"text\": \"c\"}\n");
-  write(dir, "corpus/sub/notes.csv", "x");
-  write(dir, "corpus/.hidden/d.txt", "d");
-  write(dir, "corpus/.e.txt", "e");
-  std::filesystem::create_symlink(root + "/corpus/gone.txt", root + "/corpus/broken.txt");
-  write(dir, "qa/1.jsonl", "{}\n");
-  write(dir, "qa/2.jsonl", "{}\n");
-  write(dir, "qa/readme.pdf", "x");
-  std::filesystem::create_directories(root + "/nothing/deeper");
-  write(dir, "nothing/deeper/x.json", "{}");
-
-  SECTION("a directory tree: recursive, usable extensions only, hidden entries skipped, sorted") {
-    auto files = expand_inputs({root + "/corpus"});
-    CHECK(files == std::vector<std::string>{root + "/corpus/a.md", root + "/corpus/b.txt", root + "/corpus/sub/c.jsonl"});
-  }
-  SECTION("a glob, sorted; non-usable matches dropped; specs keep their order") {
-    auto files = expand_inputs({root + "/qa/*", root + "/corpus/b.txt"});
-    CHECK(files == std::vector<std::string>{root + "/qa/1.jsonl", root + "/qa/2.jsonl", root + "/corpus/b.txt"});
-    CHECK(expand_inputs({root + "/qa/[2]*.jsonl"}) == std::vector<std::string>{root + "/qa/2.jsonl"});
-  }
-  SECTION("repeated inputs are read once, first occurrence kept") {
-    auto files = expand_inputs({root + "/qa/2.jsonl", root + "/qa", root + "/qa/./1.jsonl", root + "/qa/*.jsonl"});
-    CHECK(files == std::vector<std::string>{root + "/qa/2.jsonl", root + "/qa/1.jsonl"});
-  }
-  SECTION("missing path, empty glob, directory without usable files, unsupported file") {
-    CHECK_THAT(input_error([&] { expand_inputs({root + "/qa", root + "/missing.jsonl"}); }),
-               Catch::StartsWith(root + "/missing.jsonl: no such file or directory"));
-    CHECK_THAT(input_error([&] { expand_inputs({root + "/qa/*.txt"}); }),
-               Catch::StartsWith(root + "/qa/*.txt: no files match this pattern"));
-    CHECK_THAT(input_error([&] { expand_inputs({root + "/qa/*.pdf"}); }),
-               Catch::StartsWith(root + "/qa/*.pdf: the pattern matches no .txt, .md, .jsonl files"));
-    CHECK_THAT(input_error([&] { expand_inputs({root + "/nothing"}); }),
-               Catch::StartsWith(root + "/nothing: directory contains no .txt, .md, .jsonl files"));
-    CHECK_THAT(input_error([&] { expand_inputs({root + "/qa/readme.pdf"}); }),
-               Catch::StartsWith(root + "/qa/readme.pdf: unsupported file type \".pdf\""));
-    CHECK_THAT(input_error([&] { expand_inputs({}); }), Catch::Contains("no input files"));
-  }
-}
 
 TEST_CASE("JSONL is streamed: memory does not grow with the file", "[data]") {
   TempDir dir("lt-src");

@@ -1,0 +1,25 @@
+// Splitting a raw .txt/.md file into documents: "none" (the whole file is one document), "blank-line"
+// (documents separated by one or more blank lines) or "delimiter" (a line equal to the delimiter
+// separates documents). Torch-free.
+#pragma once
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace loratune::data {
+
+// Checks a split mode and its delimiter: an unknown mode (with "did you mean") or a missing or multi-line
+// delimiter is an input error.
+void check_text_split(const std::string& mode, const std::string& delimiter);
+
+// The next raw document of s from pos (before trimming), or nullopt at the end; pos moves past it.
+// mode and delimiter must have passed check_text_split.
+std::optional<std::string_view> next_document(std::string_view s, size_t& pos, const std::string& mode,
+                                              const std::string& delimiter);
+
+// A document without leading blank lines and trailing whitespace (indentation of its first line is
+// kept); empty when the document is whitespace only.
+std::string_view trim_document(std::string_view d);
+
+}  // namespace loratune::data
