@@ -27,7 +27,7 @@ ModelSpec model_spec(const Config& cfg) {
 data::DataOptions data_options(const DataConfig& d) {
   data::DataOptions o;
   if (d.format != "auto") o.format = known(data::parse_format(d.format), "data.format");
-  o.text_split = known(data::parse_text_split(d.text_split), "data.text_split");
+  o.text_split = data::parse_text_split(d.text_split);
   o.delimiter = d.delimiter;
   o.template_name = d.template_name;
   o.train_on_inputs = d.train_on_inputs;

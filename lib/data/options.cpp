@@ -18,15 +18,11 @@ std::optional<E> parse_of(const std::array<std::pair<E, const char*>, N>& table,
   return std::nullopt;
 }
 
-constexpr std::array<std::pair<TextSplit, const char*>, 3> kTextSplits{
-    {{TextSplit::None, "none"}, {TextSplit::BlankLine, "blank-line"}, {TextSplit::Delimiter, "delimiter"}}};
 constexpr std::array<std::pair<Pack, const char*>, 3> kPacks{{{Pack::Auto, "auto"}, {Pack::On, "on"}, {Pack::Off, "off"}}};
 constexpr std::array<std::pair<OnError, const char*>, 2> kOnErrors{{{OnError::Fail, "fail"}, {OnError::Skip, "skip"}}};
 constexpr std::array<std::pair<Side, const char*>, 2> kSides{{{Side::Left, "left"}, {Side::Right, "right"}}};
 }  // namespace
 
-const char* text_split_name(TextSplit s) { return name_of(kTextSplits, s); }
-std::optional<TextSplit> parse_text_split(const std::string& name) { return parse_of(kTextSplits, name); }
 const char* pack_name(Pack p) { return name_of(kPacks, p); }
 std::optional<Pack> parse_pack(const std::string& name) { return parse_of(kPacks, name); }
 const char* on_error_name(OnError e) { return name_of(kOnErrors, e); }

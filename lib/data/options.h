@@ -8,15 +8,10 @@
 
 #include "data/sample.h"
 #include "data/shaping.h"
+#include "data/text_split.h"
 
 namespace loratune::data {
 
-// How .txt/.md files split into documents.
-enum class TextSplit {
-  None,       // one document per file
-  BlankLine,  // documents separated by blank lines
-  Delimiter,  // documents separated by a line equal to DataOptions::delimiter
-};
 // Whether samples are packed into full rows.
 enum class Pack {
   Auto,  // pack when the inputs include raw text (.txt/.md or {"text"} records)
@@ -45,10 +40,8 @@ struct DataOptions {
   bool strict = false;                  // warnings become errors
 };
 
-// The names used in files (manifest.json "options") and in the config: "none" | "blank-line" | "delimiter",
+// The names used in files (manifest.json "options") and in the config (text splits: data/text_split.h):
 // "auto" | "on" | "off", "fail" | "skip", "left" | "right". parse_* return nullopt for other names.
-const char* text_split_name(TextSplit s);
-std::optional<TextSplit> parse_text_split(const std::string& name);
 const char* pack_name(Pack p);
 std::optional<Pack> parse_pack(const std::string& name);
 const char* on_error_name(OnError e);

@@ -55,7 +55,7 @@ Tokenizer load_tokenizer(const PrepareRequest& req) {
 SourceOptions source_options(const DataOptions& d, const Tokenizer& tok) {
   SourceOptions o;
   o.forced_format = d.format;
-  o.text_split = text_split_name(d.text_split);
+  o.text_split = d.text_split;
   o.delimiter = d.delimiter;
   o.skip_invalid = d.on_error == OnError::Skip;
   o.vocab_size = tok.vocab_size();

@@ -84,7 +84,7 @@ std::string unknown_shape_problem(const json& obj) {
 std::string mismatch_problem(Format fmt, int64_t format_line, const json& obj) {
   std::string problem = "expected " + with_article(human_name(fmt)) + " record " +
                         (format_line > 0 ? "like line " + std::to_string(format_line)
-                                         : std::string("(--format ") + format_name(fmt) + ")");
+                                         : std::string("({opt:format} ") + format_name(fmt) + ")");
   std::vector<std::string> missing;
   for (const char* k : required_keys(fmt))
     if (!obj.contains(k)) missing.push_back(std::string("\"") + k + "\"");

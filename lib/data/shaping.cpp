@@ -71,9 +71,9 @@ void append_field(std::string& out, const std::string& field) {
 
 std::vector<TokenizedSample> chunk(const TokenizedSample& s, int64_t seq_len, int64_t stride) {
   check_sample(s);
-  if (seq_len < 1) fail_input("--seq-len must be at least 1 (got " + std::to_string(seq_len) + ")");
+  if (seq_len < 1) fail_input("{opt:seq_len} must be at least 1 (got " + std::to_string(seq_len) + ")");
   if (stride < 0 || stride >= seq_len)
-    fail_input("--stride must be at least 0 and less than --seq-len (got stride " + std::to_string(stride) +
+    fail_input("{opt:stride} must be at least 0 and less than {opt:seq_len} (got stride " + std::to_string(stride) +
                    ", seq-len " + std::to_string(seq_len) + ")",
                "pick a stride smaller than the sequence length, e.g. seq-len / 8");
   const size_t n = s.ids.size();
@@ -99,7 +99,7 @@ std::vector<TokenizedSample> chunk(const TokenizedSample& s, int64_t seq_len, in
 
 bool truncate(TokenizedSample& s, int64_t seq_len, Side side) {
   check_sample(s);
-  if (seq_len < 1) fail_input("--seq-len must be at least 1 (got " + std::to_string(seq_len) + ")");
+  if (seq_len < 1) fail_input("{opt:seq_len} must be at least 1 (got " + std::to_string(seq_len) + ")");
   const auto len = static_cast<size_t>(seq_len);
   if (s.ids.size() <= len) return false;
   const auto cut = static_cast<std::ptrdiff_t>(s.ids.size() - len);
@@ -116,7 +116,7 @@ bool truncate(TokenizedSample& s, int64_t seq_len, Side side) {
 
 Packer::Packer(int64_t seq_len, bool pack, std::function<void(Row&&)> emit, size_t window)
     : seq_len_(seq_len), pack_(pack), emit_(std::move(emit)), window_(window) {
-  if (seq_len_ < 1) fail_input("--seq-len must be at least 1 (got " + std::to_string(seq_len_) + ")");
+  if (seq_len_ < 1) fail_input("{opt:seq_len} must be at least 1 (got " + std::to_string(seq_len_) + ")");
   LT_CHECK(window_ >= 1, "Packer: the window must hold at least one row");
   LT_CHECK(static_cast<bool>(emit_), "Packer: no emit callback");
   open_.reserve(pack_ ? window_ : 0);
@@ -195,7 +195,7 @@ uint64_t dedup_key(const std::string& content) { return be64(content_digest(cont
 
 bool is_val(const std::string& content, double val_fraction) {
   if (!(val_fraction >= 0.0 && val_fraction <= 1.0))
-    fail_input("--val-fraction must be between 0 and 1 (got " + std::to_string(val_fraction) + ")");
+    fail_input("{opt:val_fraction} must be between 0 and 1 (got " + std::to_string(val_fraction) + ")");
   constexpr uint64_t kBuckets = 1000000;
   const auto threshold = static_cast<uint64_t>(std::llround(val_fraction * static_cast<double>(kBuckets)));
   return be64(content_digest(content).data() + 8) % kBuckets < threshold;

@@ -20,7 +20,7 @@ namespace loratune::data {
 namespace {
 
 constexpr const char* kSkipHint =
-    "fix or remove it, or pass --on-error skip to skip invalid records (they are counted and listed in the "
+    "fix or remove it, or pass {opt:on_error} skip to skip invalid records (they are counted and listed in the "
     "report)";
 // Bytes inspected for NUL when deciding whether a .jsonl file is binary (the heuristic git uses).
 constexpr size_t kBinaryProbeBytes = 8000;
@@ -75,8 +75,8 @@ RecordReader::RecordReader(std::vector<std::string> files, SourceOptions opts)
       fail_input(f + ": unsupported file type \"" + input_extension(f) + "\"; expected " + supported_extensions_list());
     const bool text = is_text_input(f);
     if (text && opts_.forced_format && *opts_.forced_format != Format::Text)
-      fail_input(f + ": .txt/.md files hold raw text, but --format " + format_name(*opts_.forced_format) + " was given",
-                 "pass --format text, or leave out --format to detect the format of each .jsonl file");
+      fail_input(f + ": .txt/.md files hold raw text, but {opt:format} " + format_name(*opts_.forced_format) + " was given",
+                 "pass {opt:format} text, or leave out {opt:format} to detect the format of each .jsonl file");
     SourceStats s;
     s.source = f;
     s.format = text ? Format::Text : opts_.forced_format.value_or(Format::Text);

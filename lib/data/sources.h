@@ -11,13 +11,14 @@
 
 #include "data/inputs.h"
 #include "data/sample.h"
+#include "data/text_split.h"
 
 namespace loratune::data {
 
 struct SourceOptions {
   std::optional<Format> forced_format;  // --format; nullopt = auto-detect per .jsonl file
-  std::string text_split = "none";      // .txt/.md: "none" (one document per file) | "blank-line" | "delimiter"
-  std::string delimiter;                // text_split == "delimiter": a line equal to it separates documents
+  TextSplit text_split = TextSplit::None;  // how .txt/.md files split into documents
+  std::string delimiter;                // text_split Delimiter: a line equal to it separates documents
   bool skip_invalid = false;            // --on-error skip: invalid records are counted and listed, not fatal
   int64_t vocab_size = 0;               // > 0: pre-tokenized ids must be < vocab_size
 };

@@ -99,7 +99,7 @@ std::string split_alternating(const std::string& tmpl, const Record& r, const st
     *first = 1;
   }
   const std::string hint =
-      "use --template chatml, zephyr or plain, which accept any order of turns, or fix the record";
+      "use {opt:template} chatml, zephyr or plain, which accept any order of turns, or fix the record";
   if (*first == msgs.size())
     fail_input(where(r) + ": template '" + tmpl + "' needs at least one user turn", hint);
   for (size_t i = *first; i < msgs.size(); ++i) {
@@ -190,7 +190,7 @@ void render_alpaca_chat(Builder& b, const Record& r, const std::vector<Message>&
     if (m.role == "system")
       fail_input(where(r) + ": template 'alpaca' accepts a system message only as the first message; " +
                      "message " + std::to_string(i + 1) + " is 'system'",
-                 "move the system message first, or use --template chatml or zephyr");
+                 "move the system message first, or use {opt:template} chatml or zephyr");
     if (m.role == "user") {
       b.prompt(sep + "### Instruction:\n" + m.content + "\n\n");
     } else {
@@ -233,7 +233,7 @@ void render_plain(Builder& b, const Record& r) {
 void check_template_name(const std::string& name) {
   if (is_template_name(name)) return;
   fail_input("unknown chat template '" + name + "'" + did_you_mean(name, template_names()),
-             "choose --template from: " + join(template_names(), ", "));
+             "choose {opt:template} from: " + join(template_names(), ", "));
 }
 
 // ---- tokenization ----
@@ -246,7 +246,7 @@ int special_id(Segment::Kind kind, const Tokenizer& tok, const std::string& temp
   const std::string who = template_name.empty() ? "the rendered sample" : "template '" + template_name + "'";
   fail_input(who + " needs a " + what + " token, but the tokenizer " + tok.model_path() + " defines none",
              bos ? "set bos_token in the model's tokenizer_config.json (or bos_token_id in config.json), "
-                   "or choose a --template without BOS"
+                   "or choose a {opt:template} without BOS"
                  : "set eos_token in the model's tokenizer_config.json (or eos_token_id in config.json): "
                    "EOS closes every completion and assistant turn");
 }

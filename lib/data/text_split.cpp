@@ -26,11 +26,24 @@ std::string_view next_line(std::string_view s, size_t& pos, size_t& begin) {
 
 }  // namespace
 
-void check_text_split(const std::string& mode, const std::string& delimiter) {
-  if (std::find(kSplitModes.begin(), kSplitModes.end(), mode) == kSplitModes.end())
-    fail_input("unknown text split mode \"" + mode + "\"" + did_you_mean(mode, kSplitModes),
-               "use none, blank-line or delimiter");
-  if (mode == "delimiter" && (delimiter.empty() || delimiter.find('\n') != std::string::npos))
+const char* text_split_name(TextSplit s) {
+  switch (s) {
+    case TextSplit::None: return "none";
+    case TextSplit::BlankLine: return "blank-line";
+    case TextSplit::Delimiter: return "delimiter";
+  }
+  return "?";
+}
+
+TextSplit parse_text_split(const std::string& name) {
+  for (TextSplit s : {TextSplit::None, TextSplit::BlankLine, TextSplit::Delimiter})
+    if (name == text_split_name(s)) return s;
+  fail_input("unknown text split mode \"" + name + "\"" + did_you_mean(name, kSplitModes),
+             "use none, blank-line or delimiter");
+}
+
+void check_text_split(TextSplit mode, const std::string& delimiter) {
+  if (mode == TextSplit::Delimiter && (delimiter.empty() || delimiter.find('\n') != std::string::npos))
     fail_input("text split \"delimiter\" needs a one-line delimiter",
                "give the line that separates documents, e.g. ---");
 }
@@ -46,16 +59,16 @@ std::string_view trim_document(std::string_view d) {
   return d.substr(begin, end - begin);
 }
 
-std::optional<std::string_view> next_document(std::string_view s, size_t& pos, const std::string& mode,
+std::optional<std::string_view> next_document(std::string_view s, size_t& pos, TextSplit mode,
                                               const std::string& delimiter) {
   if (pos >= s.size()) return std::nullopt;
   const size_t start = pos;
   size_t begin = 0;
-  if (mode == "none") {
+  if (mode == TextSplit::None) {
     pos = s.size();
     return s.substr(start);
   }
-  if (mode == "blank-line") {
+  if (mode == TextSplit::BlankLine) {
     size_t doc_begin = std::string_view::npos, doc_end = 0;
     while (pos < s.size()) {
       const size_t before = pos;

@@ -9,13 +9,21 @@
 
 namespace loratune::data {
 
-// Checks a split mode and its delimiter: an unknown mode (with "did you mean") or a missing or multi-line
-// delimiter is an input error.
-void check_text_split(const std::string& mode, const std::string& delimiter);
+enum class TextSplit {
+  None,       // one document per file
+  BlankLine,  // documents separated by blank lines
+  Delimiter,  // documents separated by a line equal to the delimiter
+};
+const char* text_split_name(TextSplit s);  // "none", "blank-line", "delimiter"
+// The inverse; another name is an input error with "did you mean".
+TextSplit parse_text_split(const std::string& name);
+
+// Checks the delimiter of a split mode: Delimiter with a missing or multi-line delimiter is an input error.
+void check_text_split(TextSplit mode, const std::string& delimiter);
 
 // The next raw document of s from pos (before trimming), or nullopt at the end; pos moves past it.
 // mode and delimiter must have passed check_text_split.
-std::optional<std::string_view> next_document(std::string_view s, size_t& pos, const std::string& mode,
+std::optional<std::string_view> next_document(std::string_view s, size_t& pos, TextSplit mode,
                                               const std::string& delimiter);
 
 // A document without leading blank lines and trailing whitespace (indentation of its first line is

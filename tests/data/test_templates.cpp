@@ -175,7 +175,7 @@ TEST_CASE("template names", "[data]") {
   const Error e = input_error([] { render("chatlm", chat_record(), false, true); });
   CHECK(contains(e.message(), "'chatlm'"));
   CHECK(contains(e.message(), "did you mean 'chatml'"));
-  CHECK(contains(e.hint(), "--template"));
+  CHECK(contains(e.hint(), "{opt:template}"));
 }
 
 TEST_CASE("each template renders a known chat exactly, training only the assistant turns", "[data]") {
@@ -324,7 +324,7 @@ TEST_CASE("records that do not fit a template are input errors naming file:line"
       const Error e = input_error([&] { render(name, r, false, true); });
       CHECK(contains(e.message(), "chats.jsonl:7"));
       CHECK(contains(e.message(), "message 2 is 'user'"));
-      CHECK(contains(e.hint(), "--template"));
+      CHECK(contains(e.hint(), "{opt:template}"));
     }
     CHECK_NOTHROW(render("chatml", r, false, true));
     CHECK_NOTHROW(render("zephyr", r, false, true));

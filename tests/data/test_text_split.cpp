@@ -22,7 +22,7 @@ TEST_CASE("text files are split into documents", "[data]") {
     CHECK(recs[0].format == Format::Text);
   }
   SECTION("blank-line: one or more blank lines separate documents") {
-    opts.text_split = "blank-line";
+    opts.text_split = TextSplit::BlankLine;
     auto f = write(dir, "a.txt", "\n\none\nstill one\n\n\n \t \ntwo\r\n\r\nthree");
     auto recs = read_all({f}, opts);
     REQUIRE(recs.size() == 3);
@@ -32,7 +32,7 @@ TEST_CASE("text files are split into documents", "[data]") {
     CHECK(recs[2].line == 3);
   }
   SECTION("delimiter: a line equal to it separates; empty documents are skipped") {
-    opts.text_split = "delimiter";
+    opts.text_split = TextSplit::Delimiter;
     opts.delimiter = "---";
     auto f = write(dir, "a.md", "one\n---\n---\n  \n---\ntwo\n----\nstill two\n---\r\nthree\n---\n");
     auto recs = read_all({f}, opts);
@@ -45,10 +45,9 @@ TEST_CASE("text files are split into documents", "[data]") {
   }
   SECTION("bad split options are refused") {
     auto f = write(dir, "a.txt", "x");
-    opts.text_split = "blankline";
-    CHECK_THAT(input_error([&] { RecordReader r({f}, opts); }),
+    CHECK_THAT(input_error([&] { opts.text_split = parse_text_split("blankline"); }),
                Catch::Contains("unknown text split mode \"blankline\"") && Catch::Contains("blank-line"));
-    opts.text_split = "delimiter";
+    opts.text_split = TextSplit::Delimiter;
     CHECK_THAT(input_error([&] { RecordReader r({f}, opts); }), Catch::Contains("needs a one-line delimiter"));
   }
 }
