@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -21,6 +22,7 @@
 #include "io/safetensors.h"
 #include "lora/lora.h"
 #include "lora/peft.h"
+#include "model/arch.h"
 #include "model/device.h"
 #include "model/generate.h"
 #include "model/loader.h"
@@ -36,12 +38,6 @@ constexpr int64_t kProbeTokens = 16;
 const char* const kBugHint =
     "the export was not kept. This is a bug in loratune's export (or the dtype is too coarse for this model): "
     "please report it with the command line";
-
-// Files of an HF model directory that travel with the weights (tokenizer, chat template, generation
-// settings); config.json is rewritten, the weights re-saved.
-const char* const kCompanionFiles[] = {"tokenizer.model",       "tokenizer.json",         "tokenizer_config.json",
-                                       "special_tokens_map.json", "added_tokens.json",    "chat_template.jinja",
-                                       "chat_template.json",    "generation_config.json"};
 
 io::GgmlType ggml_type(ExportDType d) {
   switch (d) {
@@ -109,6 +105,10 @@ class StagedFile {
 struct Source {
   LoadedModel lm;  // fp32, with the adapter when there is one
   std::unique_ptr<Tokenizer> tok;
+  // The adapter, parsed once (adapter_config.json, adapter_model.safetensors) and planned once on lm; every
+  // format below uses these instead of reading or planning it again.
+  std::optional<Adapter> adapter;
+  LoraInjection injection;  // its plan on lm.model
 };
 
 Source load_source(const ExportOptions& o) {
@@ -116,7 +116,10 @@ Source load_source(const ExportOptions& o) {
   s.tok = std::make_unique<Tokenizer>(Tokenizer::from_model_dir(o.model_dir));
   s.lm = load_model(o.model_dir, {o.device, "fp32"});
   check_tokenizer_matches(*s.tok, s.lm.hp, o.model_dir);
-  if (!o.adapter_dir.empty()) load_peft_adapter(s.lm.model, o.adapter_dir);
+  if (!o.adapter_dir.empty()) {
+    s.adapter = read_peft_adapter(o.adapter_dir);
+    s.injection = apply_adapter(s.lm.model, *s.adapter);
+  }
   s.lm.model->eval();
   return s;
 }
@@ -185,13 +188,6 @@ CausalLM model_from_state(const ModelHParams& hp, const NamedTensors& state, con
 
 // ---- the formats ---------------------------------------------------------------------------------------------
 
-void copy_companions(const std::string& from, const std::string& to) {
-  for (const char* f : kCompanionFiles) {
-    const std::string src = join_path(from, f);
-    if (path_exists(src)) write_file_atomic(join_path(to, f), read_text_file(src));
-  }
-}
-
 // config.json of the base with torch_dtype (and transformers v5's dtype) set to the stored dtype.
 void write_config(const std::string& model_dir, const std::string& dir, ExportDType dtype) {
   const std::string path = join_path(model_dir, "config.json");
@@ -229,12 +225,14 @@ void cast_adapter_file(const std::string& dir, ExportDType dtype) {
 VerifyReport export_peft(const ExportOptions& o, Source& src, ExportDType dtype, const torch::Tensor& reference,
                          ExportResult& res) {
   AtomicDirectory dir(o.out, o.force);
-  const LoraOptions lopts = read_peft_config(o.adapter_dir);
-  save_peft_adapter(dir.tmp_path(), src.lm.model, lopts, o.model_dir);
+  LT_CHECK(src.adapter.has_value(), "export_peft without an adapter");
+  const LoraOptions& lopts = src.adapter->options;
+  save_peft_adapter(dir.tmp_path(), src.lm.model, lopts, o.model_dir, src.injection.plan);
   if (dtype != ExportDType::F32) cast_adapter_file(dir.tmp_path(), dtype);
   if (lopts.rslora) res.notes.push_back("rsLoRA adapter: use_rslora is true in adapter_config.json (scaling alpha/sqrt(r))");
   VerifyReport v;
   if (o.verify) {
+    // What was written is read back as any consumer would: its own parse and plan.
     LoadedModel back = load_base(o);
     load_peft_adapter(back.model, dir.tmp_path());
     v = compare(reference, probe_logits(back.model), dtype, "the base model + the re-saved adapter (lora/peft loader)");
@@ -258,7 +256,7 @@ VerifyReport export_merged(const ExportOptions& o, Source& src, ExportDType dtyp
   io::write_safetensors_sharded(dir.tmp_path(), tensors, o.max_shard_bytes, {{"format", "pt"}});
   keep.clear();
   write_config(o.model_dir, dir.tmp_path(), dtype);
-  copy_companions(o.model_dir, dir.tmp_path());
+  copy_hf_companions(o.model_dir, dir.tmp_path());
   write_generation_config(src.lm.hp, dir.tmp_path());
   VerifyReport v;
   if (o.verify) {
@@ -312,7 +310,8 @@ VerifyReport export_gguf_lora(const ExportOptions& o, Source& src, ExportDType d
   const GgufLoraPlan plan = write_gguf_lora(file.tmp_path(), src.lm.model, ggml_type(dtype), gguf_name(o), o.model_dir);
   std::ostringstream a;
   a << "adapter.lora.alpha = " << plan.alpha;
-  if (!read_peft_config(o.adapter_dir).rslora) a << " (lora_alpha)";
+  LT_CHECK(src.adapter.has_value(), "export_gguf_lora without an adapter");
+  if (!src.adapter->options.rslora) a << " (lora_alpha)";
   else a << " (rsLoRA: lora_alpha * sqrt(r), so that llama.cpp's alpha/r equals alpha/sqrt(r))";
   res.notes.push_back(a.str());
   if (!plan.rescaled.empty())

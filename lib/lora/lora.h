@@ -13,32 +13,15 @@
 #include <string>
 #include <vector>
 
+#include "lora/options.h"
+#include "model/arch.h"
 #include "model/hparams.h"
 #include "model/llama.h"
 
 namespace loratune {
 
-struct LoraOptions {
-  int64_t r = 8;
-  double alpha = 16.0;
-  double dropout = 0.0;
-  // Module names ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"), or {"all-linear"}
-  // (every Linear in the decoder layers, never lm_head), or one entry "regex:<ECMAScript regex>" matched (full match,
-  // like PEFT's string target_modules) against the module path such as "model.layers.3.self_attn.q_proj".
-  // A list entry matches like PEFT's list: the whole path, or a "."-separated suffix of it ("mlp.down_proj").
-  std::vector<std::string> targets{"q_proj", "k_proj", "v_proj", "o_proj"};
-  bool rslora = false;           // scaling alpha/sqrt(r) instead of alpha/r
-  std::string init = "kaiming";  // kaiming: A kaiming-uniform(a=sqrt(5)) as PEFT/nn.Linear, B zeros;
-                                 // gaussian: A ~ N(0, std = 1/r) as PEFT's "gaussian", B zeros
-  std::vector<int64_t> layers;   // empty = all decoder layers (PEFT layers_to_transform); not with a regex
-  // PEFT semantics: a key k applies to a module path p when p fully matches the regex "(.*\.)?(k)", i.e. k is
-  // the path or a "."-suffix of it, regex syntax allowed. It overrides r (alpha). When several keys match one
-  // module, the first in key order wins (PEFT takes the first in file order; std::map sorts).
-  std::map<std::string, int64_t> rank_pattern;
-  std::map<std::string, double> alpha_pattern;
-};
-
-// The decoder Linear module names LoRA can target, in model order.
+// The decoder Linear module names LoRA can target, in model order: the architecture table's decoder_linears
+// (model/arch.h), the same seven for every supported architecture.
 const std::vector<std::string>& lora_module_names();
 
 // One targeted Linear: where it is, its shape and the adapter hyper-parameters it gets.
@@ -68,6 +51,7 @@ std::vector<LoraTarget> plan_lora(const ModelHParams& hp, const LoraOptions& opt
 struct LoraInjection {
   std::vector<std::string> modules;  // module paths that got an adapter, in model order
   int64_t trainable_parameters = 0;  // elements of every lora_A and lora_B
+  std::vector<LoraTarget> plan;      // what was injected (one entry per module), for savers that need it
 };
 
 // A factor of a LoRA adapter, registered on the Linear as "lora_A" or "lora_B".

@@ -27,8 +27,7 @@ const InitPreset& find_preset(const std::string& name) {
 }
 
 Arch parse_arch(const std::string& name) {
-  for (Arch a : {Arch::Llama, Arch::Mistral, Arch::Qwen2, Arch::Qwen3})
-    if (name == arch_name(a)) return a;
+  if (auto a = find_arch(name)) return *a;
   fail_input("unknown architecture '" + name + "'" + did_you_mean(name, supported_archs()),
              "supported: " + join(supported_archs(), ", "));
 }
@@ -71,8 +70,12 @@ ModelHParams make_hparams(const InitOptions& o, int tokenizer_vocab, const Token
   hp.tie_word_embeddings = o.tie_embeddings < 0 ? p.tie : o.tie_embeddings == 1;
   hp.rope.theta = o.rope_theta > 0 ? o.rope_theta : p.rope_theta;
   hp.rms_norm_eps = 1e-5;
-  hp.qkv_bias = hp.arch == Arch::Qwen2;
-  hp.qk_norm = hp.arch == Arch::Qwen3;
+  // What config.json would imply with no bias keys set (the table's rules).
+  const ArchInfo& info = arch_info(hp.arch);
+  hp.qkv_bias = info.qkv_bias == BiasSource::Always;
+  hp.o_bias = info.o_bias == BiasSource::Always;
+  hp.mlp_bias = info.mlp_bias == BiasSource::Always;
+  hp.qk_norm = info.qk_norm;
   hp.bos_token_id = tok.special().bos;
   hp.eos_token_ids = {tok.special().eos};
   hp.torch_dtype = hf_dtype_name(stored_dtype(o.dtype));

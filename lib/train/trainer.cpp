@@ -48,7 +48,7 @@ LoraOptions lora_options(const LoraConfig& c) {
   o.dropout = c.dropout;
   o.targets = c.targets;
   o.rslora = c.rslora;
-  o.init = c.init;
+  o.init = parse_lora_init(c.init);
   o.layers = c.layers;
   return o;
 }

@@ -10,7 +10,7 @@
 #include "export/export.h"
 #include "export/gguf_lora.h"
 #include "export/gguf_model.h"
-#include "export/names.h"
+#include "model/arch.h"
 #include "export_helpers.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
