@@ -49,7 +49,7 @@ LoraOptions lora_options(const LoraConfig& l) {
   o.dropout = l.dropout;
   o.targets = l.targets;
   o.rslora = l.rslora;
-  o.init = l.init;
+  o.init = parse_lora_init(l.init);
   o.layers = l.layers;
   return o;
 }
@@ -60,7 +60,7 @@ void set_lora_config(LoraConfig& l, const LoraOptions& o) {
   l.dropout = o.dropout;
   l.targets = o.targets;
   l.rslora = o.rslora;
-  l.init = o.init;
+  l.init = lora_init_name(o.init);
   l.layers = o.layers;
 }
 

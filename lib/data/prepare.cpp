@@ -332,7 +332,7 @@ TemplateChoice choose_template(const std::string& requested, const Tokenizer& to
     if (!is_template_name(requested))
       fail_input("unknown template '" + requested + "'" + did_you_mean(requested, template_names()),
                  "built-in templates: " + join(template_names(), ", "));
-    return {requested, "--template"};
+    return {requested, "--template"};  // lt-allow-flag: where the template came from, a report value
   }
   if (!tok.chat_template().empty()) {
     if (auto name = recognize_template(tok.chat_template())) return {*name, "tokenizer_config.json"};

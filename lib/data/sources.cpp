@@ -93,7 +93,8 @@ void RecordReader::reject(int64_t line, const std::string& problem) {
   SourceStats& s = stats_[index_];
   if (!opts_.skip_invalid) fail_input(file_problem_prefix(s.source, line) + ": " + problem, kSkipHint);
   ++s.invalid;
-  if (invalid_.size() < kMaxListedInvalid) invalid_.push_back({s.source, line, problem});
+  // The report lists problems as text for people: options by name ("format alpaca"), as no front end renders it.
+  if (invalid_.size() < kMaxListedInvalid) invalid_.push_back({s.source, line, render_options(problem)});
 }
 
 bool RecordReader::next(Record& out) {

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -21,6 +22,7 @@
 #include "io/safetensors.h"
 #include "lora/lora.h"
 #include "lora/peft.h"
+#include "model/arch.h"
 #include "model/device.h"
 #include "model/generate.h"
 #include "model/loader.h"
@@ -36,12 +38,6 @@ constexpr int64_t kProbeTokens = 16;
 const char* const kBugHint =
     "the export was not kept. This is a bug in loratune's export (or the dtype is too coarse for this model): "
     "please report it with the command line";
-
-// Files of an HF model directory that travel with the weights (tokenizer, chat template, generation
-// settings); config.json is rewritten, the weights re-saved.
-const char* const kCompanionFiles[] = {"tokenizer.model",       "tokenizer.json",         "tokenizer_config.json",
-                                       "special_tokens_map.json", "added_tokens.json",    "chat_template.jinja",
-                                       "chat_template.json",    "generation_config.json"};
 
 io::GgmlType ggml_type(ExportDType d) {
   switch (d) {
@@ -73,42 +69,25 @@ std::string basename_of(const std::string& path) {
   return fs::path(p).filename().string();
 }
 
-// A file built under "<path>.tmp-<pid>" and renamed into place by commit(); removed otherwise.
-class StagedFile {
- public:
-  explicit StagedFile(std::string path) : path_(std::move(path)) {
-    tmp_ = path_ + ".tmp-" + std::to_string(::getpid());
-    const std::string parent = parent_dir(path_);
-    std::error_code ec;
-    if (!parent.empty()) fs::create_directories(parent, ec);
-    if (ec) fail_runtime(parent + ": cannot create the output directory (" + ec.message() + ")");
-  }
-  ~StagedFile() {
-    if (!committed_) {
-      std::error_code ec;
-      fs::remove(tmp_, ec);
-    }
-  }
-  StagedFile(const StagedFile&) = delete;
-  StagedFile& operator=(const StagedFile&) = delete;
-  const std::string& tmp_path() const { return tmp_; }
-  void commit() {
-    std::error_code ec;
-    fs::rename(tmp_, path_, ec);
-    if (ec) fail_runtime(path_ + ": cannot move the finished export into place (" + ec.message() + ")");
-    committed_ = true;
-  }
-
- private:
-  std::string path_, tmp_;
-  bool committed_ = false;
-};
+// The output file of a GGUF export, built under a temporary name (core/fs.h AtomicPath) in its directory,
+// which is created when missing.
+AtomicPath staged_output(const std::string& path) {
+  const std::string parent = parent_dir(path);
+  std::error_code ec;
+  if (!parent.empty()) fs::create_directories(parent, ec);
+  if (ec) fail_runtime(parent + ": cannot create the output directory (" + ec.message() + ")");
+  return AtomicPath(path, AtomicPath::Kind::File);
+}
 
 // ---- what is exported -------------------------------------------------------------------------------------
 
 struct Source {
   LoadedModel lm;  // fp32, with the adapter when there is one
   std::unique_ptr<Tokenizer> tok;
+  // The adapter, parsed once (adapter_config.json, adapter_model.safetensors) and planned once on lm; every
+  // format below uses these instead of reading or planning it again.
+  std::optional<Adapter> adapter;
+  LoraInjection injection;  // its plan on lm.model
 };
 
 Source load_source(const ExportOptions& o) {
@@ -116,7 +95,10 @@ Source load_source(const ExportOptions& o) {
   s.tok = std::make_unique<Tokenizer>(Tokenizer::from_model_dir(o.model_dir));
   s.lm = load_model(o.model_dir, {o.device, "fp32"});
   check_tokenizer_matches(*s.tok, s.lm.hp, o.model_dir);
-  if (!o.adapter_dir.empty()) load_peft_adapter(s.lm.model, o.adapter_dir);
+  if (!o.adapter_dir.empty()) {
+    s.adapter = read_peft_adapter(o.adapter_dir);
+    s.injection = apply_adapter(s.lm.model, *s.adapter);
+  }
   s.lm.model->eval();
   return s;
 }
@@ -185,13 +167,6 @@ CausalLM model_from_state(const ModelHParams& hp, const NamedTensors& state, con
 
 // ---- the formats ---------------------------------------------------------------------------------------------
 
-void copy_companions(const std::string& from, const std::string& to) {
-  for (const char* f : kCompanionFiles) {
-    const std::string src = join_path(from, f);
-    if (path_exists(src)) write_file_atomic(join_path(to, f), read_text_file(src));
-  }
-}
-
 // config.json of the base with torch_dtype (and transformers v5's dtype) set to the stored dtype.
 void write_config(const std::string& model_dir, const std::string& dir, ExportDType dtype) {
   const std::string path = join_path(model_dir, "config.json");
@@ -229,12 +204,14 @@ void cast_adapter_file(const std::string& dir, ExportDType dtype) {
 VerifyReport export_peft(const ExportOptions& o, Source& src, ExportDType dtype, const torch::Tensor& reference,
                          ExportResult& res) {
   AtomicDirectory dir(o.out, o.force);
-  const LoraOptions lopts = read_peft_config(o.adapter_dir);
-  save_peft_adapter(dir.tmp_path(), src.lm.model, lopts, o.model_dir);
+  LT_CHECK(src.adapter.has_value(), "export_peft without an adapter");
+  const LoraOptions& lopts = src.adapter->options;
+  save_peft_adapter(dir.tmp_path(), src.lm.model, lopts, o.model_dir, src.injection.plan);
   if (dtype != ExportDType::F32) cast_adapter_file(dir.tmp_path(), dtype);
   if (lopts.rslora) res.notes.push_back("rsLoRA adapter: use_rslora is true in adapter_config.json (scaling alpha/sqrt(r))");
   VerifyReport v;
   if (o.verify) {
+    // What was written is read back as any consumer would: its own parse and plan.
     LoadedModel back = load_base(o);
     load_peft_adapter(back.model, dir.tmp_path());
     v = compare(reference, probe_logits(back.model), dtype, "the base model + the re-saved adapter (lora/peft loader)");
@@ -258,7 +235,7 @@ VerifyReport export_merged(const ExportOptions& o, Source& src, ExportDType dtyp
   io::write_safetensors_sharded(dir.tmp_path(), tensors, o.max_shard_bytes, {{"format", "pt"}});
   keep.clear();
   write_config(o.model_dir, dir.tmp_path(), dtype);
-  copy_companions(o.model_dir, dir.tmp_path());
+  copy_hf_companions(o.model_dir, dir.tmp_path());
   write_generation_config(src.lm.hp, dir.tmp_path());
   VerifyReport v;
   if (o.verify) {
@@ -289,7 +266,7 @@ void note_q8_fallbacks(const NamedTensors& state, ExportDType dtype, ExportResul
 
 VerifyReport export_gguf(const ExportOptions& o, Source& src, ExportDType dtype, const torch::Tensor& reference,
                          ExportResult& res) {
-  StagedFile file(o.out);  // an existing output was checked against --force before any work
+  AtomicPath file = staged_output(o.out);  // an existing output was checked against --force before any work
   merge_lora(src.lm.model);
   const NamedTensors state = model_state(src.lm.model);
   note_q8_fallbacks(state, dtype, res);
@@ -308,11 +285,12 @@ VerifyReport export_gguf(const ExportOptions& o, Source& src, ExportDType dtype,
 
 VerifyReport export_gguf_lora(const ExportOptions& o, Source& src, ExportDType dtype, const torch::Tensor& reference,
                               ExportResult& res) {
-  StagedFile file(o.out);  // an existing output was checked against --force before any work
+  AtomicPath file = staged_output(o.out);  // an existing output was checked against --force before any work
   const GgufLoraPlan plan = write_gguf_lora(file.tmp_path(), src.lm.model, ggml_type(dtype), gguf_name(o), o.model_dir);
   std::ostringstream a;
   a << "adapter.lora.alpha = " << plan.alpha;
-  if (!read_peft_config(o.adapter_dir).rslora) a << " (lora_alpha)";
+  LT_CHECK(src.adapter.has_value(), "export_gguf_lora without an adapter");
+  if (!src.adapter->options.rslora) a << " (lora_alpha)";
   else a << " (rsLoRA: lora_alpha * sqrt(r), so that llama.cpp's alpha/r equals alpha/sqrt(r))";
   res.notes.push_back(a.str());
   if (!plan.rescaled.empty())
@@ -349,21 +327,21 @@ ExportDType default_dtype(ExportFormat f, const std::string& model_dir) {
 
 void check_request(const ExportOptions& o, ExportDType dtype) {
   const std::string fmt = export_format_name(o.format);
-  if (o.model_dir.empty()) fail_input("export needs a base model", "pass --model DIR (or --run RUN_DIR)");
-  if (o.out.empty()) fail_input("export needs an output path", "pass --out PATH");
+  if (o.model_dir.empty()) fail_input("export needs a base model", "pass {opt:model} DIR (or {opt:run} RUN_DIR)");
+  if (o.out.empty()) fail_input("export needs an output path", "pass {opt:out} PATH");
   if (o.adapter_dir.empty() && (o.format == ExportFormat::Peft || o.format == ExportFormat::GgufLora))
-    fail_input("--format " + fmt + " exports an adapter, but none was given",
-               "pass --adapter DIR (or --run RUN_DIR of a LoRA run); to convert a model alone use --format merged or gguf");
+    fail_input("{opt:format} " + fmt + " exports an adapter, but none was given",
+               "pass {opt:adapter} DIR (or {opt:run} RUN_DIR of a LoRA run); to convert a model alone use {opt:format} merged or gguf");
   if (dtype == ExportDType::Q8_0 && !is_gguf(o.format))
-    fail_input("--dtype q8_0 is a GGUF type; --format " + fmt + " stores f32, f16 or bf16",
-               "pick --dtype f32, f16 or bf16, or export --format gguf");
+    fail_input("{opt:dtype} q8_0 is a GGUF type; {opt:format} " + fmt + " stores f32, f16 or bf16",
+               "pick {opt:dtype} f32, f16 or bf16, or export {opt:format} gguf");
   if (is_gguf(o.format) && is_directory(o.out))
-    fail_input(o.out + ": is a directory; --format " + fmt + " writes one file",
+    fail_input(o.out + ": is a directory; {opt:format} " + fmt + " writes one file",
                "pass a file path such as " + join_path(o.out, "model.gguf"));
   if (path_exists(o.out) && !o.force)
-    fail_input(o.out + ": already exists", "choose another output path, or pass --force to replace it");
+    fail_input(o.out + ": already exists", "choose another output path, or pass {opt:force} to replace it");
   if (o.format == ExportFormat::Merged && o.max_shard_bytes == 0)
-    fail_input("--max-shard-size must be positive");
+    fail_input("{opt:max_shard_size} must be positive");
   if (is_gguf(o.format) && !ends_with(o.out, ".gguf"))
     log::warn(o.out + ": GGUF files conventionally end in .gguf (llama.cpp tools and ollama look for it)");
 }
@@ -474,7 +452,7 @@ double verify_tolerance(ExportDType d) {
 ExportResult run_export(const ExportOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   if (!o.model_dir.empty() && !is_directory(o.model_dir))
-    fail_input("model directory '" + o.model_dir + "' does not exist", "pass --model DIR (an HF model directory)");
+    fail_input("model directory '" + o.model_dir + "' does not exist", "pass {opt:model} DIR (an HF model directory)");
   const ExportDType dtype = o.dtype.empty() ? (o.model_dir.empty() ? ExportDType::F32 : default_dtype(o.format, o.model_dir))
                                             : parse_export_dtype(o.dtype);
   check_request(o, dtype);

@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "core/strings.h"
 #include "export/gguf_model.h"
-#include "export/names.h"
+#include "model/arch.h"
 
 namespace loratune::exporter {
 namespace {
@@ -69,23 +69,23 @@ GgufLoraPlan write_gguf_lora(const std::string& path, const CausalLM& model, io:
   const GgufArch arch = gguf_arch(hp, model_dir);
   auto weights = lora_weights(model);
   if (weights.empty())
-    fail_input("the model has no LoRA adapter to write as a GGUF adapter", "pass --adapter DIR (or --run RUN_DIR)");
+    fail_input("the model has no LoRA adapter to write as a GGUF adapter", "pass {opt:adapter} DIR (or {opt:run} RUN_DIR)");
   GgufLoraPlan plan = plan_gguf_lora(std::move(weights));
 
   io::GgufWriter w;
-  w.set("general.architecture", io::GgufValue::string(arch.name));
-  w.set("general.type", io::GgufValue::string("adapter"));
-  w.set("general.name", io::GgufValue::string(name));
-  w.set("adapter.type", io::GgufValue::string("lora"));
-  w.set("adapter.lora.alpha", io::GgufValue::f32(static_cast<float>(plan.alpha)));
+  w.set(arch.key(GgufKey::GeneralArchitecture), io::GgufValue::string(arch.name));
+  w.set(arch.key(GgufKey::GeneralType), io::GgufValue::string("adapter"));
+  w.set(arch.key(GgufKey::GeneralName), io::GgufValue::string(name));
+  w.set(arch.key(GgufKey::AdapterType), io::GgufValue::string("lora"));
+  w.set(arch.key(GgufKey::AdapterLoraAlpha), io::GgufValue::f32(static_cast<float>(plan.alpha)));
   for (const auto& lw : plan.weights) {
-    const RopePermute p = rope_permute_of(lw.module_path + ".weight");
+    const RopePermute p = rope_permute_of(arch.arch, lw.module_path + ".weight");
     const std::vector<int64_t> a_shape(lw.a.sizes().begin(), lw.a.sizes().end());
     const std::vector<int64_t> b_shape(lw.b.sizes().begin(), lw.b.sizes().end());
     const io::GgmlType ta = storage_type(a_shape, requested), tb = storage_type(b_shape, requested);
-    w.add_tensor(gguf_lora_tensor_name(lw.module_path, LoraMatrix::A), gguf_ne(a_shape), ta,
+    w.add_tensor(gguf_lora_tensor_name(arch.arch, lw.module_path, LoraMatrix::A), gguf_ne(a_shape), ta,
                  gguf_tensor_bytes(lw.a, ta));
-    w.add_tensor(gguf_lora_tensor_name(lw.module_path, LoraMatrix::B), gguf_ne(b_shape), tb,
+    w.add_tensor(gguf_lora_tensor_name(arch.arch, lw.module_path, LoraMatrix::B), gguf_ne(b_shape), tb,
                  gguf_tensor_bytes(to_gguf_rows(lw.b, p, hp, arch), tb));
   }
   w.write(path);
@@ -94,20 +94,22 @@ GgufLoraPlan write_gguf_lora(const std::string& path, const CausalLM& model, io:
 
 std::vector<LoraWeights> read_gguf_lora(const io::GgufFile& f, const ModelHParams& hp) {
   const GgufArch arch = gguf_arch(hp, f.path());
-  if (f.get_string("general.type") != "adapter")
-    fail_input(f.path() + ": general.type is '" + f.get_string("general.type") + "', not 'adapter'",
-               "pass a LoRA adapter GGUF (loratune export --format gguf-lora)");
-  if (f.get_string("adapter.type") != "lora")
-    fail_input(f.path() + ": adapter.type is '" + f.get_string("adapter.type") + "', not 'lora'");
-  if (f.get_string("general.architecture") != arch.name)
-    fail_input(f.path() + ": the adapter is for architecture '" + f.get_string("general.architecture") +
-                   "', the model is '" + arch.name + "'",
+  const std::string type_key = arch.key(GgufKey::GeneralType), adapter_key = arch.key(GgufKey::AdapterType),
+                    arch_key = arch.key(GgufKey::GeneralArchitecture);
+  if (f.get_string(type_key) != "adapter")
+    fail_input(f.path() + ": " + type_key + " is '" + f.get_string(type_key) + "', not 'adapter'",
+               "pass a LoRA adapter GGUF (loratune export {opt:format} gguf-lora)");
+  if (f.get_string(adapter_key) != "lora")
+    fail_input(f.path() + ": " + adapter_key + " is '" + f.get_string(adapter_key) + "', not 'lora'");
+  if (f.get_string(arch_key) != arch.name)
+    fail_input(f.path() + ": the adapter is for architecture '" + f.get_string(arch_key) + "', the model is '" +
+                   arch.name + "'",
                kWrongBaseHint);
-  const double alpha = f.get_f32("adapter.lora.alpha");
+  const double alpha = f.get_f32(arch.key(GgufKey::AdapterLoraAlpha));
 
   std::map<std::string, std::pair<const io::GgufTensorInfo*, const io::GgufTensorInfo*>> pairs;  // path -> (a, b)
   for (const auto& ti : f.tensors()) {
-    auto n = parse_gguf_lora_tensor_name(ti.name);
+    auto n = parse_gguf_lora_tensor_name(arch.arch, ti.name);
     if (!n || layer_of(n->module_path) >= hp.num_layers)
       fail_input(f.path() + ": tensor '" + ti.name + "' is not a LoRA factor of a " + arch.name + " model with " +
                      std::to_string(hp.num_layers) + " layers",
@@ -119,13 +121,13 @@ std::vector<LoraWeights> read_gguf_lora(const io::GgufFile& f, const ModelHParam
   std::vector<LoraWeights> out;
   for (const auto& [path, ab] : pairs) {
     if (!ab.first || !ab.second)
-      fail_input(f.path() + ": the LoRA pair for '" + gguf_tensor_name(path + ".weight") + "' is missing " +
+      fail_input(f.path() + ": the LoRA pair for '" + gguf_tensor_name(arch.arch, path + ".weight") + "' is missing " +
                  (ab.first ? "lora_b" : "lora_a"));
     torch::Tensor a = decode(*ab.first), b = decode(*ab.second);  // [r, in], [out, r]
     if (a.size(0) != b.size(1))
       fail_input(f.path() + ": '" + ab.first->name + "' has rank " + std::to_string(a.size(0)) + " but '" +
                  ab.second->name + "' has rank " + std::to_string(b.size(1)));
-    b = from_gguf_rows(b, rope_permute_of(path + ".weight"), hp, arch);
+    b = from_gguf_rows(b, rope_permute_of(arch.arch, path + ".weight"), hp, arch);
     out.push_back({path, a, b, alpha / static_cast<double>(a.size(0))});
   }
   return out;

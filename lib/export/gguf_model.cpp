@@ -33,15 +33,15 @@ void expect_f32(const io::GgufFile& f, const std::string& key, double want) {
 
 // Special ids as the tokenizer defines them (-1 = undefined).
 struct SpecialKey {
-  const char* key;
+  std::string key;
   int id;
 };
 std::vector<SpecialKey> special_keys(const Tokenizer& tok) {
   const auto& s = tok.special();
-  return {{"tokenizer.ggml.bos_token_id", s.bos},
-          {"tokenizer.ggml.eos_token_id", s.eos},
-          {"tokenizer.ggml.unknown_token_id", s.unk},
-          {"tokenizer.ggml.padding_token_id", s.pad}};
+  return {{gguf_key(GgufKey::TokenizerBosId), s.bos},
+          {gguf_key(GgufKey::TokenizerEosId), s.eos},
+          {gguf_key(GgufKey::TokenizerUnknownId), s.unk},
+          {gguf_key(GgufKey::TokenizerPaddingId), s.pad}};
 }
 
 torch::Tensor cpu_f32(const torch::Tensor& t) {
@@ -51,28 +51,19 @@ torch::Tensor cpu_f32(const torch::Tensor& t) {
 }  // namespace
 
 GgufArch gguf_arch(const ModelHParams& hp, const std::string& model_dir) {
-  switch (hp.arch) {
-    case Arch::Llama:
-    case Arch::Mistral:  // llama.cpp runs Mistral as "llama" (without a sliding window: export notes that)
-      return {"llama", true};
-    case Arch::Qwen2:
-    case Arch::Qwen3: {
-      const std::string name = arch_name(hp.arch);
-      if (hp.rope.type == RopeType::Llama3)
-        fail_input(model_dir + ": llama3 RoPE scaling on a " + name + " model cannot be expressed in GGUF (the " +
-                       name + " architecture has no rope_freqs tensor)",
-                   "export --format merged or peft instead");
-      if (hp.arch == Arch::Qwen2 && hp.head_dim * hp.num_heads != hp.hidden_size)
-        fail_input(model_dir + ": qwen2 with head_dim " + std::to_string(hp.head_dim) + " != hidden_size / heads (" +
-                       std::to_string(hp.hidden_size) + " / " + std::to_string(hp.num_heads) +
-                       ") is not supported for GGUF export: llama.cpp's qwen2 architecture assumes head_dim = "
-                       "hidden_size / heads and fails to load such a file",
-                   "export --format merged or peft instead");
-      return {name, false};
-    }
-  }
-  LT_CHECK(false, "unknown architecture");
-  return {};
+  const ArchInfo& info = arch_info(hp.arch);
+  const std::string name = info.name;
+  if (hp.rope.type == RopeType::Llama3 && !info.gguf_rope_freqs)
+    fail_input(model_dir + ": llama3 RoPE scaling on a " + name + " model cannot be expressed in GGUF (the " +
+                   name + " architecture has no rope_freqs tensor)",
+               "export {opt:format} merged or peft instead");
+  if (info.gguf_head_dim_from_hidden && hp.head_dim * hp.num_heads != hp.hidden_size)
+    fail_input(model_dir + ": " + name + " with head_dim " + std::to_string(hp.head_dim) + " != hidden_size / heads (" +
+                   std::to_string(hp.hidden_size) + " / " + std::to_string(hp.num_heads) +
+                   ") is not supported for GGUF export: llama.cpp's " + name + " architecture assumes head_dim = "
+                   "hidden_size / heads and fails to load such a file",
+               "export {opt:format} merged or peft instead");
+  return {hp.arch, info.gguf_name, info.gguf_rope == RopeStyle::Norm};
 }
 
 uint32_t gguf_file_type(io::GgmlType requested) {
@@ -155,28 +146,28 @@ std::vector<uint8_t> gguf_tensor_bytes(const torch::Tensor& hf, io::GgmlType typ
 
 void add_model_metadata(io::GgufWriter& w, const ModelHParams& hp, const GgufArch& arch, io::GgmlType requested,
                         const std::string& name) {
-  const std::string& a = arch.name;
   auto u32 = [](int64_t v) { return io::GgufValue::u32(static_cast<uint32_t>(v)); };
-  w.set("general.architecture", io::GgufValue::string(a));
-  w.set("general.type", io::GgufValue::string("model"));
-  w.set("general.name", io::GgufValue::string(name));
-  w.set("general.file_type", u32(gguf_file_type(requested)));
-  if (requested == io::GgmlType::Q8_0) w.set("general.quantization_version", u32(2));
-  w.set(a + ".vocab_size", u32(hp.vocab_size));
-  w.set(a + ".context_length", u32(hp.max_position_embeddings));
-  w.set(a + ".embedding_length", u32(hp.hidden_size));
-  w.set(a + ".block_count", u32(hp.num_layers));
-  w.set(a + ".feed_forward_length", u32(hp.intermediate_size));
-  w.set(a + ".attention.head_count", u32(hp.num_heads));
-  w.set(a + ".attention.head_count_kv", u32(hp.num_kv_heads));
-  w.set(a + ".attention.key_length", u32(hp.head_dim));
-  w.set(a + ".attention.value_length", u32(hp.head_dim));
-  w.set(a + ".attention.layer_norm_rms_epsilon", io::GgufValue::f32(static_cast<float>(hp.rms_norm_eps)));
-  w.set(a + ".rope.dimension_count", u32(hp.head_dim));
-  w.set(a + ".rope.freq_base", io::GgufValue::f32(static_cast<float>(hp.rope.theta)));
+  auto key = [&arch](GgufKey k) { return arch.key(k); };
+  w.set(key(GgufKey::GeneralArchitecture), io::GgufValue::string(arch.name));
+  w.set(key(GgufKey::GeneralType), io::GgufValue::string("model"));
+  w.set(key(GgufKey::GeneralName), io::GgufValue::string(name));
+  w.set(key(GgufKey::GeneralFileType), u32(gguf_file_type(requested)));
+  if (requested == io::GgmlType::Q8_0) w.set(key(GgufKey::GeneralQuantizationVersion), u32(2));
+  w.set(key(GgufKey::VocabSize), u32(hp.vocab_size));
+  w.set(key(GgufKey::ContextLength), u32(hp.max_position_embeddings));
+  w.set(key(GgufKey::EmbeddingLength), u32(hp.hidden_size));
+  w.set(key(GgufKey::BlockCount), u32(hp.num_layers));
+  w.set(key(GgufKey::FeedForwardLength), u32(hp.intermediate_size));
+  w.set(key(GgufKey::HeadCount), u32(hp.num_heads));
+  w.set(key(GgufKey::HeadCountKv), u32(hp.num_kv_heads));
+  w.set(key(GgufKey::KeyLength), u32(hp.head_dim));
+  w.set(key(GgufKey::ValueLength), u32(hp.head_dim));
+  w.set(key(GgufKey::RmsEps), io::GgufValue::f32(static_cast<float>(hp.rms_norm_eps)));
+  w.set(key(GgufKey::RopeDimensionCount), u32(hp.head_dim));
+  w.set(key(GgufKey::RopeFreqBase), io::GgufValue::f32(static_cast<float>(hp.rope.theta)));
   if (hp.rope.type == RopeType::Linear) {
-    w.set(a + ".rope.scaling.type", io::GgufValue::string("linear"));
-    w.set(a + ".rope.scaling.factor", io::GgufValue::f32(static_cast<float>(hp.rope.factor)));
+    w.set(key(GgufKey::RopeScalingType), io::GgufValue::string("linear"));
+    w.set(key(GgufKey::RopeScalingFactor), io::GgufValue::f32(static_cast<float>(hp.rope.factor)));
   }
 }
 
@@ -185,8 +176,8 @@ void check_gguf_tokenizer(const Tokenizer& tok, const std::string& model_dir) {
     fail_input(join_path(model_dir, "tokenizer.model") +
                    " has no byte-fallback pieces <0x00>..<0xFF>; llama.cpp's SentencePiece vocabulary needs all 256 "
                    "of them (it aborts loading the GGUF without them)",
-               "use a tokenizer trained with byte fallback (loratune init --corpus trains one), or export "
-               "--format merged or peft instead");
+               "use a tokenizer trained with byte fallback (loratune init {opt:corpus} trains one), or export "
+               "{opt:format} merged or peft instead");
 }
 
 void add_vocab_metadata(io::GgufWriter& w, const Tokenizer& tok, const ModelHParams& hp, const std::string& model_dir) {
@@ -206,19 +197,20 @@ void add_vocab_metadata(io::GgufWriter& w, const Tokenizer& tok, const ModelHPar
       types.push_back(static_cast<int32_t>(PieceType::Unused));
     }
   }
-  w.set("tokenizer.ggml.model", io::GgufValue::string("llama"));
-  w.set("tokenizer.ggml.pre", io::GgufValue::string("default"));
-  w.set("tokenizer.ggml.tokens", io::GgufValue::strings(tokens));
-  w.set("tokenizer.ggml.scores", io::GgufValue::f32s(scores));
-  w.set("tokenizer.ggml.token_type", io::GgufValue::i32s(types));
+  w.set(gguf_key(GgufKey::TokenizerModel), io::GgufValue::string("llama"));
+  w.set(gguf_key(GgufKey::TokenizerPre), io::GgufValue::string("default"));
+  w.set(gguf_key(GgufKey::TokenizerTokens), io::GgufValue::strings(tokens));
+  w.set(gguf_key(GgufKey::TokenizerScores), io::GgufValue::f32s(scores));
+  w.set(gguf_key(GgufKey::TokenizerTokenType), io::GgufValue::i32s(types));
   for (const auto& s : special_keys(tok))
     if (s.id >= 0) w.set(s.key, io::GgufValue::u32(static_cast<uint32_t>(s.id)));
   if (tok.special().eos_ids.size() > 1)
     log::warn(model_dir + ": GGUF stores one EOS id; llama.cpp will stop on " + std::to_string(tok.special().eos) +
               " (the model also lists other EOS ids)");
-  w.set("tokenizer.ggml.add_bos_token", io::GgufValue::boolean(tok.special().add_bos));
-  w.set("tokenizer.ggml.add_eos_token", io::GgufValue::boolean(tok.special().add_eos));
-  if (!tok.chat_template().empty()) w.set("tokenizer.chat_template", io::GgufValue::string(tok.chat_template()));
+  w.set(gguf_key(GgufKey::TokenizerAddBos), io::GgufValue::boolean(tok.special().add_bos));
+  w.set(gguf_key(GgufKey::TokenizerAddEos), io::GgufValue::boolean(tok.special().add_eos));
+  if (!tok.chat_template().empty())
+    w.set(gguf_key(GgufKey::TokenizerChatTemplate), io::GgufValue::string(tok.chat_template()));
 }
 
 void write_gguf_model(const std::string& path, const NamedTensors& state, const ModelHParams& hp, const Tokenizer& tok,
@@ -235,9 +227,9 @@ void write_gguf_model(const std::string& path, const NamedTensors& state, const 
   for (const auto& [hf_name, tensor] : state) {
     const std::vector<int64_t> shape(tensor.sizes().begin(), tensor.sizes().end());
     const io::GgmlType type = storage_type(shape, requested);
-    const RopePermute p = rope_permute_of(hf_name);
+    const RopePermute p = rope_permute_of(arch.arch, hf_name);
     torch::Tensor t = tensor;  // converted lazily while writing, one tensor at a time
-    w.add_tensor(gguf_tensor_name(hf_name), gguf_ne(shape), type,
+    w.add_tensor(gguf_tensor_name(arch.arch, hf_name), gguf_ne(shape), type,
                  [t, p, &hp, arch, type] { return gguf_tensor_bytes(to_gguf_rows(cpu_f32(t), p, hp, arch), type); });
   }
   w.write(path);
@@ -246,24 +238,25 @@ void write_gguf_model(const std::string& path, const NamedTensors& state, const 
 namespace {
 
 void check_model_keys(const io::GgufFile& f, const ModelHParams& hp, const GgufArch& arch) {
-  const std::string& a = arch.name;
-  if (f.get_string("general.architecture") != a)
-    mismatch(f, "general.architecture is '" + f.get_string("general.architecture") + "', expected '" + a + "'");
-  expect_u32(f, a + ".vocab_size", hp.vocab_size);
-  expect_u32(f, a + ".context_length", hp.max_position_embeddings);
-  expect_u32(f, a + ".embedding_length", hp.hidden_size);
-  expect_u32(f, a + ".block_count", hp.num_layers);
-  expect_u32(f, a + ".feed_forward_length", hp.intermediate_size);
-  expect_u32(f, a + ".attention.head_count", hp.num_heads);
-  expect_u32(f, a + ".attention.head_count_kv", hp.num_kv_heads);
-  expect_u32(f, a + ".attention.key_length", hp.head_dim);
-  expect_u32(f, a + ".attention.value_length", hp.head_dim);
-  expect_u32(f, a + ".rope.dimension_count", hp.head_dim);
-  expect_f32(f, a + ".attention.layer_norm_rms_epsilon", hp.rms_norm_eps);
-  expect_f32(f, a + ".rope.freq_base", hp.rope.theta);
+  auto key = [&arch](GgufKey k) { return arch.key(k); };
+  const std::string arch_key = key(GgufKey::GeneralArchitecture);
+  if (f.get_string(arch_key) != arch.name)
+    mismatch(f, arch_key + " is '" + f.get_string(arch_key) + "', expected '" + arch.name + "'");
+  expect_u32(f, key(GgufKey::VocabSize), hp.vocab_size);
+  expect_u32(f, key(GgufKey::ContextLength), hp.max_position_embeddings);
+  expect_u32(f, key(GgufKey::EmbeddingLength), hp.hidden_size);
+  expect_u32(f, key(GgufKey::BlockCount), hp.num_layers);
+  expect_u32(f, key(GgufKey::FeedForwardLength), hp.intermediate_size);
+  expect_u32(f, key(GgufKey::HeadCount), hp.num_heads);
+  expect_u32(f, key(GgufKey::HeadCountKv), hp.num_kv_heads);
+  expect_u32(f, key(GgufKey::KeyLength), hp.head_dim);
+  expect_u32(f, key(GgufKey::ValueLength), hp.head_dim);
+  expect_u32(f, key(GgufKey::RopeDimensionCount), hp.head_dim);
+  expect_f32(f, key(GgufKey::RmsEps), hp.rms_norm_eps);
+  expect_f32(f, key(GgufKey::RopeFreqBase), hp.rope.theta);
   if (hp.rope.type == RopeType::Linear) {
-    if (f.get_string(a + ".rope.scaling.type") != "linear") mismatch(f, "rope.scaling.type is not 'linear'");
-    expect_f32(f, a + ".rope.scaling.factor", hp.rope.factor);
+    if (f.get_string(key(GgufKey::RopeScalingType)) != "linear") mismatch(f, "rope.scaling.type is not 'linear'");
+    expect_f32(f, key(GgufKey::RopeScalingFactor), hp.rope.factor);
   }
   const auto* rf = f.find_tensor(kGgufRopeFreqs);
   if ((rf != nullptr) != (hp.rope.type == RopeType::Llama3))
@@ -276,9 +269,9 @@ void check_model_keys(const io::GgufFile& f, const ModelHParams& hp, const GgufA
 }
 
 void check_vocab(const io::GgufFile& f, const Tokenizer& tok, const ModelHParams& hp) {
-  const auto& tokens = f.get_array("tokenizer.ggml.tokens", io::GgufType::String);
-  const auto& scores = f.get_array("tokenizer.ggml.scores", io::GgufType::F32);
-  const auto& types = f.get_array("tokenizer.ggml.token_type", io::GgufType::I32);
+  const auto& tokens = f.get_array(gguf_key(GgufKey::TokenizerTokens), io::GgufType::String);
+  const auto& scores = f.get_array(gguf_key(GgufKey::TokenizerScores), io::GgufType::F32);
+  const auto& types = f.get_array(gguf_key(GgufKey::TokenizerTokenType), io::GgufType::I32);
   if (static_cast<int64_t>(tokens.size()) != hp.vocab_size || scores.size() != tokens.size() ||
       types.size() != tokens.size())
     mismatch(f, "the vocabulary has " + std::to_string(tokens.size()) + " tokens, the model " +
@@ -293,13 +286,14 @@ void check_vocab(const io::GgufFile& f, const Tokenizer& tok, const ModelHParams
   for (const auto& s : special_keys(tok)) {
     const io::GgufValue* v = f.find(s.key);
     const int64_t got = v ? static_cast<int64_t>(f.get_u32(s.key)) : -1;
-    if (got != s.id) mismatch(f, std::string(s.key) + " is " + std::to_string(got) + ", the tokenizer has " + std::to_string(s.id));
+    if (got != s.id) mismatch(f, s.key + " is " + std::to_string(got) + ", the tokenizer has " + std::to_string(s.id));
   }
-  if (f.get_bool("tokenizer.ggml.add_bos_token") != tok.special().add_bos ||
-      f.get_bool("tokenizer.ggml.add_eos_token") != tok.special().add_eos)
+  if (f.get_bool(gguf_key(GgufKey::TokenizerAddBos)) != tok.special().add_bos ||
+      f.get_bool(gguf_key(GgufKey::TokenizerAddEos)) != tok.special().add_eos)
     mismatch(f, "add_bos_token / add_eos_token differ from the tokenizer's");
-  const io::GgufValue* tmpl = f.find("tokenizer.chat_template");
-  if ((tmpl ? f.get_string("tokenizer.chat_template") : std::string()) != tok.chat_template())
+  const std::string tmpl_key = gguf_key(GgufKey::TokenizerChatTemplate);
+  const io::GgufValue* tmpl = f.find(tmpl_key);
+  if ((tmpl ? f.get_string(tmpl_key) : std::string()) != tok.chat_template())
     mismatch(f, "tokenizer.chat_template differs from the model's chat template");
 }
 
@@ -312,11 +306,11 @@ NamedTensors read_gguf_model(const io::GgufFile& f, const ModelHParams& hp, cons
   NamedTensors out;
   for (const auto& ti : f.tensors()) {
     if (ti.name == kGgufRopeFreqs) continue;  // checked above; not an HF tensor
-    const std::string hf = hf_tensor_name(ti.name);
+    const std::string hf = hf_tensor_name(arch.arch, ti.name);
     const std::vector<float> values = io::ggml_decode(ti.data, ti.numel(), ti.type);
     std::vector<int64_t> shape = gguf_ne(ti.ne);  // reversed back to HF order
     torch::Tensor t = torch::from_blob(const_cast<float*>(values.data()), shape, torch::kFloat32).clone();
-    out.emplace_back(hf, from_gguf_rows(t, rope_permute_of(hf), hp, arch));
+    out.emplace_back(hf, from_gguf_rows(t, rope_permute_of(arch.arch, hf), hp, arch));
   }
   return out;
 }

@@ -9,8 +9,8 @@
 #include <utility>
 #include <vector>
 
-#include "export/names.h"
 #include "io/gguf.h"
+#include "model/arch.h"
 #include "model/hparams.h"
 #include "tokenizer/tokenizer.h"
 
@@ -18,13 +18,16 @@ namespace loratune::exporter {
 
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
-// The GGUF architecture a model becomes: llama and mistral -> "llama" (q/k rows permuted for its
-// interleaved RoPE), qwen2 -> "qwen2", qwen3 -> "qwen3" (NEOX RoPE: no permutation). Refused with an input
-// error naming `model_dir` and the reason: qwen2 with head_dim != hidden / heads (llama.cpp's qwen2 crashes
-// on it), llama3 RoPE scaling on qwen2/qwen3 (their GGUF architectures take no rope_freqs tensor).
+// The GGUF architecture a model becomes, from the architecture table (model/arch.h): llama and mistral ->
+// "llama" (NORM RoPE: q/k rows permuted for its interleaved pairs), qwen2 -> "qwen2", qwen3 -> "qwen3" (NEOX
+// RoPE: no permutation). Refused with an input error naming `model_dir` and the reason: qwen2 with head_dim
+// != hidden / heads (llama.cpp's qwen2 crashes on it), llama3 RoPE scaling on qwen2/qwen3 (their GGUF
+// architectures take no rope_freqs tensor).
 struct GgufArch {
-  std::string name;
+  Arch arch = Arch::Llama;  // the HF architecture (its row of the tensor name table)
+  std::string name;         // general.architecture
   bool permute_qk = false;
+  std::string key(GgufKey k) const { return gguf_key(k, name); }  // "llama.context_length"
 };
 GgufArch gguf_arch(const ModelHParams& hp, const std::string& model_dir);
 

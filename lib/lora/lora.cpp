@@ -22,21 +22,12 @@ struct Candidate {
   int64_t layer, in, out;
 };
 
+// The table's decoder Linears of every layer, in named_modules order.
 std::vector<Candidate> candidates(const ModelHParams& hp) {
   std::vector<Candidate> out;
-  const int64_t H = hp.hidden_size, I = hp.intermediate_size;
-  for (int64_t l = 0; l < hp.num_layers; ++l) {
-    const std::string attn = "model.layers." + std::to_string(l) + ".self_attn.";
-    const std::string mlp = "model.layers." + std::to_string(l) + ".mlp.";
-    // Same order as the modules are registered (named_modules order).
-    out.push_back({attn + "q_proj", "q_proj", l, H, hp.q_dim()});
-    out.push_back({attn + "k_proj", "k_proj", l, H, hp.kv_dim()});
-    out.push_back({attn + "v_proj", "v_proj", l, H, hp.kv_dim()});
-    out.push_back({attn + "o_proj", "o_proj", l, hp.q_dim(), H});
-    out.push_back({mlp + "gate_proj", "gate_proj", l, H, I});
-    out.push_back({mlp + "up_proj", "up_proj", l, H, I});
-    out.push_back({mlp + "down_proj", "down_proj", l, I, H});
-  }
+  const auto& linears = decoder_linears(hp.arch);
+  for (int64_t l = 0; l < hp.num_layers; ++l)
+    for (const auto& m : linears) out.push_back({layer_module_path(m, l), m.name, l, dim_of(hp, m.in), dim_of(hp, m.out)});
   return out;
 }
 
@@ -89,10 +80,6 @@ void validate_scalars(const LoraOptions& opts) {
                "a common choice is alpha = 2 * r");
   if (!std::isfinite(opts.dropout) || opts.dropout < 0 || opts.dropout >= 1)
     fail_input("LoRA dropout must be in [0, 1), got " + num(opts.dropout), "0.0 to 0.1 is typical");
-  if (opts.init != "kaiming" && opts.init != "gaussian")
-    fail_input("LoRA init must be 'kaiming' or 'gaussian', got '" + opts.init + "'" +
-                   did_you_mean(opts.init, {"kaiming", "gaussian"}),
-               "kaiming is PEFT's default (A kaiming-uniform, B zeros)");
   for (const auto& [key, r] : opts.rank_pattern)
     if (r < 1) fail_input("LoRA rank_pattern['" + key + "'] must be >= 1, got " + std::to_string(r));
   for (const auto& [key, a] : opts.alpha_pattern)
@@ -103,8 +90,8 @@ void validate_scalars(const LoraOptions& opts) {
 }  // namespace
 
 const std::vector<std::string>& lora_module_names() {
-  static const std::vector<std::string> names{"q_proj", "k_proj", "v_proj", "o_proj",
-                                              "gate_proj", "up_proj", "down_proj"};
+  // Every architecture of the table has the same decoder Linears (tests/model/test_arch.cpp checks it).
+  static const std::vector<std::string> names = decoder_linear_names(Arch::Llama);
   return names;
 }
 
@@ -270,7 +257,7 @@ LoraInjection inject_lora(CausalLM& model, const std::vector<LoraTarget>& plan, 
     LinearImpl* lin = targets[i];
     const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
     auto a = torch::empty({t.r, t.in}, f32);  // [r, in]
-    if (opts.init == "kaiming") {
+    if (opts.init == LoraInit::Kaiming) {
       // nn.init.kaiming_uniform_(a=sqrt(5)) on [r, in]: gain sqrt(2 / (1 + 5)), bound gain * sqrt(3 / in) = 1/sqrt(in).
       const double bound = 1.0 / std::sqrt(static_cast<double>(t.in));
       a.uniform_(-bound, bound, gen);
@@ -286,6 +273,7 @@ LoraInjection inject_lora(CausalLM& model, const std::vector<LoraTarget>& plan, 
     lin->register_module("lora_B", fb);
     lin->adapter = std::make_shared<LoraLinearAdapter>(fa, fb, t.alpha, t.scaling, opts.dropout);
     result.modules.push_back(t.path);
+    result.plan.push_back(t);
     result.trainable_parameters += fa->weight.numel() + fb->weight.numel();
   }
 

@@ -14,12 +14,14 @@
 #include <vector>
 
 #include "lora/options.h"
+#include "model/arch.h"
 #include "model/hparams.h"
 #include "model/llama.h"
 
 namespace loratune {
 
-// The decoder Linear module names LoRA can target, in model order.
+// The decoder Linear module names LoRA can target, in model order: the architecture table's decoder_linears
+// (model/arch.h), the same seven for every supported architecture.
 const std::vector<std::string>& lora_module_names();
 
 // One targeted Linear: where it is, its shape and the adapter hyper-parameters it gets.
@@ -49,6 +51,7 @@ std::vector<LoraTarget> plan_lora(const ModelHParams& hp, const LoraOptions& opt
 struct LoraInjection {
   std::vector<std::string> modules;  // module paths that got an adapter, in model order
   int64_t trainable_parameters = 0;  // elements of every lora_A and lora_B
+  std::vector<LoraTarget> plan;      // what was injected (one entry per module), for savers that need it
 };
 
 // A factor of a LoRA adapter, registered on the Linear as "lora_A" or "lora_B".

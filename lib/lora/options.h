@@ -1,5 +1,5 @@
-// The options of a LoRA adapter (PEFT semantics). Torch-free: the app converts its [lora] config section into
-// these once; PEFT adapter_config.json reads into them (lora/peft.h).
+// What LoRA adapters to attach and how (Hugging Face PEFT's LoraConfig, the parts loratune implements).
+// Torch-free: the app converts its config into these once; lora/lora.h plans and injects from them.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -7,6 +7,16 @@
 #include <vector>
 
 namespace loratune {
+
+// How A is initialised (B is always zeros, so a fresh adapter changes nothing).
+enum class LoraInit {
+  Kaiming,   // A kaiming-uniform(a=sqrt(5)) as PEFT / nn.Linear (PEFT's init_lora_weights true)
+  Gaussian,  // A ~ N(0, std = 1/r) (PEFT's init_lora_weights "gaussian")
+};
+// "kaiming" | "gaussian"; anything else is an input error "LoRA init must be 'kaiming' or 'gaussian', got
+// '<name>'" with a did-you-mean.
+LoraInit parse_lora_init(const std::string& name);
+const char* lora_init_name(LoraInit init);  // "kaiming", "gaussian"
 
 struct LoraOptions {
   int64_t r = 8;
@@ -17,10 +27,9 @@ struct LoraOptions {
   // like PEFT's string target_modules) against the module path such as "model.layers.3.self_attn.q_proj".
   // A list entry matches like PEFT's list: the whole path, or a "."-separated suffix of it ("mlp.down_proj").
   std::vector<std::string> targets{"q_proj", "k_proj", "v_proj", "o_proj"};
-  bool rslora = false;           // scaling alpha/sqrt(r) instead of alpha/r
-  std::string init = "kaiming";  // kaiming: A kaiming-uniform(a=sqrt(5)) as PEFT/nn.Linear, B zeros;
-                                 // gaussian: A ~ N(0, std = 1/r) as PEFT's "gaussian", B zeros
-  std::vector<int64_t> layers;   // empty = all decoder layers (PEFT layers_to_transform); not with a regex
+  bool rslora = false;               // scaling alpha/sqrt(r) instead of alpha/r
+  LoraInit init = LoraInit::Kaiming;
+  std::vector<int64_t> layers;       // empty = all decoder layers (PEFT layers_to_transform); not with a regex
   // PEFT semantics: a key k applies to a module path p when p fully matches the regex "(.*\.)?(k)", i.e. k is
   // the path or a "."-suffix of it, regex syntax allowed. It overrides r (alpha). When several keys match one
   // module, the first in key order wins (PEFT takes the first in file order; std::map sorts).

@@ -6,13 +6,13 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/strings.h"
+#include "io/json_fields.h"
 #include "io/safetensors.h"
 #include "model/tensor_io.h"
 
@@ -37,47 +37,10 @@ json peft_number(double v) {
   return json(v);
 }
 
-// Typed access to adapter_config.json keys; every error names the file and the key.
-struct Reader {
-  const json& j;
-  const std::string& path;
-
-  bool has(const char* key) const { return j.contains(key) && !j.at(key).is_null(); }
-  [[noreturn]] void bad(const char* key, const std::string& want) const {
-    fail_input(path + ": key '" + key + "' must be " + want + ", got " + j.at(key).dump(),
-               "fix adapter_config.json (is this a PEFT LoRA adapter?)");
-  }
-  int64_t int_opt(const char* key, int64_t def) const {
-    if (!has(key)) return def;
-    const json& v = j.at(key);
-    if (v.is_number_integer()) return v.get<int64_t>();
-    if (v.is_number_float() && v.get<double>() == std::floor(v.get<double>())) return static_cast<int64_t>(v.get<double>());
-    bad(key, "an integer");
-  }
-  double num_opt(const char* key, double def) const {
-    if (!has(key)) return def;
-    if (!j.at(key).is_number()) bad(key, "a number");
-    return j.at(key).get<double>();
-  }
-  bool bool_opt(const char* key, bool def) const {
-    if (!has(key)) return def;
-    if (!j.at(key).is_boolean()) bad(key, "true or false");
-    return j.at(key).get<bool>();
-  }
-  std::string str_opt(const char* key, const std::string& def) const {
-    if (!has(key)) return def;
-    if (!j.at(key).is_string()) bad(key, "a string");
-    return j.at(key).get<std::string>();
-  }
-  // True when the key holds something other than null / false / "" / [] / {}.
-  bool set(const char* key) const {
-    if (!has(key)) return false;
-    const json& v = j.at(key);
-    if (v.is_boolean()) return v.get<bool>();
-    if (v.is_string() || v.is_array() || v.is_object()) return !v.empty() && v != json("");
-    return true;
-  }
-};
+// Typed access to adapter_config.json keys; every error names the file and the key. Integers may be written
+// as 8.0 (Python json.dump of a float).
+using Reader = io::JsonFields;
+const char* const kTypeHint = "fix adapter_config.json (is this a PEFT LoRA adapter?)";
 
 struct PeftConfig {
   LoraOptions opts;
@@ -99,15 +62,15 @@ PeftConfig parse_peft_config(const std::string& adapter_dir) {
     fail_input(path + ": not valid JSON (" + e.what() + ")", "fix or re-export adapter_config.json");
   }
   if (!j.is_object()) fail_input(path + ": expected a JSON object", "fix or re-export adapter_config.json");
-  Reader r{j, path};
+  const Reader r(j, path, kTypeHint, Reader::Integers::AllowIntegral);
 
   // What this file is.
   if (!r.has("peft_type")) fail_input(path + ": key 'peft_type' is missing", "a PEFT adapter config has \"peft_type\": \"LORA\"");
-  const std::string peft_type = r.str_opt("peft_type", "");
+  const std::string peft_type = r.get<std::string>("peft_type", "");
   if (peft_type != "LORA")
     fail_input(path + ": peft_type is '" + peft_type + "'; loratune reads LoRA adapters (peft_type \"LORA\") only",
                "use a LoRA adapter, or merge this adapter into the base model with PEFT and load the merged model");
-  const std::string task = r.str_opt("task_type", "CAUSAL_LM");
+  const std::string task = r.get<std::string>("task_type", "CAUSAL_LM");
   if (task != "CAUSAL_LM")
     fail_input(path + ": task_type is '" + task + "'; loratune loads causal-LM adapters (task_type \"CAUSAL_LM\")",
                "use an adapter trained for text generation");
@@ -115,26 +78,26 @@ PeftConfig parse_peft_config(const std::string& adapter_dir) {
   // Features that change the math beyond y = Wx + s*BAx are refused rather than silently ignored.
   const std::string merge_hint = "merge the adapter into the base model with PEFT (merge_and_unload) and load the "
                                  "merged model, or train a plain LoRA adapter";
-  if (r.bool_opt("use_dora", false))
+  if (r.get<bool>("use_dora", false))
     fail_input(path + ": DoRA adapters (use_dora: true) are not supported", merge_hint);
-  if (r.set("modules_to_save"))
+  if (r.is_set("modules_to_save"))
     fail_input(path + ": modules_to_save " + j.at("modules_to_save").dump() +
                    " is not supported (those modules are stored as full trained copies)",
                merge_hint);
-  const std::string bias = r.str_opt("bias", "none");
+  const std::string bias = r.get<std::string>("bias", "none");
   if (bias != "none")
     fail_input(path + ": bias '" + bias + "' is not supported (the adapter trains bias terms); only \"none\" is",
                merge_hint);
-  if (r.bool_opt("fan_in_fan_out", false))
+  if (r.get<bool>("fan_in_fan_out", false))
     fail_input(path + ": fan_in_fan_out: true is not supported (it is for GPT-2 style Conv1D weights, which "
                       "Llama-family models do not have)",
                "is this adapter for another base model? Llama-family adapters have fan_in_fan_out false");
-  if (r.bool_opt("lora_bias", false))
+  if (r.get<bool>("lora_bias", false))
     fail_input(path + ": lora_bias: true is not supported (lora_B carries a bias)", merge_hint);
   for (const char* key : {"layer_replication", "exclude_modules", "target_parameters", "trainable_token_indices"})
-    if (r.set(key))
+    if (r.is_set(key))
       fail_input(path + ": '" + key + "' " + j.at(key).dump() + " is not supported", merge_hint);
-  if (r.set("layers_pattern")) {
+  if (r.is_set("layers_pattern")) {
     const json& lp = j.at("layers_pattern");
     const bool ok = lp == json("layers") || lp == json::array({"layers"});
     if (!ok)
@@ -144,12 +107,12 @@ PeftConfig parse_peft_config(const std::string& adapter_dir) {
 
   PeftConfig out;
   LoraOptions& o = out.opts;
-  out.base_model = r.str_opt("base_model_name_or_path", "");
+  out.base_model = r.get<std::string>("base_model_name_or_path", "");
   // Defaults are PEFT LoraConfig's for keys it may omit.
-  o.r = r.int_opt("r", 8);
-  o.alpha = r.num_opt("lora_alpha", 8.0);
-  o.dropout = r.num_opt("lora_dropout", 0.0);
-  o.rslora = r.bool_opt("use_rslora", false);
+  o.r = r.get<int64_t>("r", 8);
+  o.alpha = r.get<double>("lora_alpha", 8.0);
+  o.dropout = r.get<double>("lora_dropout", 0.0);
+  o.rslora = r.get<bool>("use_rslora", false);
   if (o.r < 1) fail_input(path + ": r must be >= 1, got " + std::to_string(o.r), "fix adapter_config.json");
   if (!(o.alpha > 0) || !std::isfinite(o.alpha))
     fail_input(path + ": lora_alpha must be a positive number, got " + j.at("lora_alpha").dump(), "fix adapter_config.json");
@@ -157,7 +120,7 @@ PeftConfig parse_peft_config(const std::string& adapter_dir) {
     fail_input(path + ": lora_dropout must be in [0, 1), got " + j.at("lora_dropout").dump(), "fix adapter_config.json");
 
   // init_lora_weights only matters for training from scratch, except for schemes that rewrite the base weights.
-  o.init = "kaiming";
+  o.init = LoraInit::Kaiming;
   if (r.has("init_lora_weights")) {
     const json& v = j.at("init_lora_weights");
     if (v.is_string()) {
@@ -169,7 +132,7 @@ PeftConfig parse_peft_config(const std::string& adapter_dir) {
                          "' changes the base model's weights, so this adapter does not apply to the original base model",
                      "convert it to a plain LoRA adapter with PEFT (save_pretrained with "
                      "path_initial_model_for_weight_conversion), or merge it with PEFT and load the merged model");
-      if (s == "gaussian") o.init = "gaussian";
+      if (s == "gaussian") o.init = LoraInit::Gaussian;
     } else if (!v.is_boolean()) {
       r.bad("init_lora_weights", "true, false or a string");
     }
@@ -227,22 +190,12 @@ PeftConfig parse_peft_config(const std::string& adapter_dir) {
   return out;
 }
 
-// PEFT's stored name -> the module parameter name: drop "base_model.model." and an adapter name
-// (".lora_A.default.weight" -> ".lora_A.weight"; PEFT strips it on save, other writers may not).
-std::string normalize_tensor_name(const std::string& name) {
-  std::string n = starts_with(name, kPeftTensorPrefix) ? name.substr(std::string(kPeftTensorPrefix).size()) : name;
-  static const std::regex with_adapter(R"((.*)\.lora_(A|B)\.([^.]+)\.weight)");
-  std::smatch m;
-  if (std::regex_match(n, m, with_adapter)) n = m[1].str() + ".lora_" + m[2].str() + ".weight";
-  return n;
-}
-
 // A plan error (from the config's options) gets the config file's path in front.
-std::vector<LoraTarget> plan_for_config(const CausalLM& model, const PeftConfig& cfg, const std::string& adapter_dir) {
+std::vector<LoraTarget> plan_for_config(const CausalLM& model, const Adapter& adapter) {
   try {
-    return plan_lora(model->hparams(), cfg.opts, TargetCheck::AnyMatch);
+    return plan_lora(model->hparams(), adapter.options, TargetCheck::AnyMatch);
   } catch (const Error& e) {
-    throw Error(e.kind(), join_path(adapter_dir, kPeftConfigFile) + ": " + e.message(),
+    throw Error(e.kind(), adapter.config_path + ": " + e.message(),
                 e.hint().empty() ? "is this adapter for another base model?" : e.hint());
   }
 }
@@ -251,12 +204,19 @@ std::vector<LoraTarget> plan_for_config(const CausalLM& model, const PeftConfig&
 
 void save_peft_adapter(const std::string& dir, const CausalLM& model, const LoraOptions& opts,
                        const std::string& base_model) {
+  if (lora_modules(model).empty())
+    fail_input("the model has no LoRA adapters to save to " + dir,
+               "inject adapters (inject_lora) or load one (load_peft_adapter) before saving");
+  save_peft_adapter(dir, model, opts, base_model, plan_lora(model->hparams(), opts, TargetCheck::AnyMatch));
+}
+
+void save_peft_adapter(const std::string& dir, const CausalLM& model, const LoraOptions& opts,
+                       const std::string& base_model, const std::vector<LoraTarget>& plan) {
   const auto mods = lora_modules(model);
   if (mods.empty())
     fail_input("the model has no LoRA adapters to save to " + dir,
                "inject adapters (inject_lora) or load one (load_peft_adapter) before saving");
   // The config must describe exactly these adapters, or PEFT would rebuild a different model.
-  const auto plan = plan_lora(model->hparams(), opts, TargetCheck::AnyMatch);
   LT_CHECK(plan.size() == mods.size(), "save_peft_adapter: the LoRA options select " + std::to_string(plan.size()) +
                                            " modules but the model has " + std::to_string(mods.size()) + " adapters");
   for (size_t i = 0; i < plan.size(); ++i) {
@@ -275,8 +235,8 @@ void save_peft_adapter(const std::string& dir, const CausalLM& model, const Lora
 
   std::vector<std::pair<std::string, torch::Tensor>> tensors;
   for (const auto& m : mods) {
-    tensors.emplace_back(kPeftTensorPrefix + m.path + ".lora_A.weight", m.adapter->A().detach().to(torch::kFloat32));
-    tensors.emplace_back(kPeftTensorPrefix + m.path + ".lora_B.weight", m.adapter->B().detach().to(torch::kFloat32));
+    tensors.emplace_back(peft_tensor_name(m.path, LoraMatrix::A), m.adapter->A().detach().to(torch::kFloat32));
+    tensors.emplace_back(peft_tensor_name(m.path, LoraMatrix::B), m.adapter->B().detach().to(torch::kFloat32));
   }
   // Weights first: the config is what makes the directory an adapter, so it is written last.
   save_safetensors(join_path(dir, kPeftWeightsFile), tensors, {{"format", "pt"}});
@@ -313,7 +273,7 @@ void save_peft_adapter(const std::string& dir, const CausalLM& model, const Lora
       {"bias", "none"},
       {"fan_in_fan_out", false},
       {"inference_mode", true},
-      {"init_lora_weights", opts.init == "gaussian" ? json("gaussian") : json(true)},
+      {"init_lora_weights", opts.init == LoraInit::Gaussian ? json(lora_init_name(opts.init)) : json(true)},
       {"layers_pattern", nullptr},
       {"layers_to_transform", layers},
       {"lora_alpha", peft_number(opts.alpha)},
@@ -332,31 +292,57 @@ void save_peft_adapter(const std::string& dir, const CausalLM& model, const Lora
 
 LoraOptions read_peft_config(const std::string& adapter_dir) { return parse_peft_config(adapter_dir).opts; }
 
-LoraInjection load_peft_adapter(CausalLM& model, const std::string& adapter_dir) {
-  const PeftConfig cfg = parse_peft_config(adapter_dir);
-  const std::string file = join_path(adapter_dir, kPeftWeightsFile);
-  if (!path_exists(file)) {
+const io::TensorView* Adapter::find(const std::string& module_path, LoraMatrix m) const {
+  for (const auto& t : tensors)
+    if (t.name && t.name->module_path == module_path && t.name->matrix == m) return t.view;
+  return nullptr;
+}
+
+Adapter read_peft_adapter(const std::string& adapter_dir) {
+  PeftConfig cfg = parse_peft_config(adapter_dir);
+  Adapter a;
+  a.dir = adapter_dir;
+  a.config_path = join_path(adapter_dir, kPeftConfigFile);
+  a.weights_path = join_path(adapter_dir, kPeftWeightsFile);
+  a.options = std::move(cfg.opts);
+  a.base_model = std::move(cfg.base_model);
+  if (!path_exists(a.weights_path)) {
     if (path_exists(join_path(adapter_dir, "adapter_model.bin")))
       fail_input(adapter_dir + " holds adapter_model.bin (a pickled PyTorch file), which loratune does not read",
                  "convert it to adapter_model.safetensors, e.g. in Python: safetensors.torch.save_file("
                  "torch.load('adapter_model.bin'), 'adapter_model.safetensors', metadata={'format': 'pt'})");
     fail_input(adapter_dir + " has no " + kPeftWeightsFile, "pass a complete PEFT adapter directory");
   }
-  const auto st = io::SafetensorsFile::open(file);
-  const auto plan = plan_for_config(model, cfg, adapter_dir);
+  a.weights = io::SafetensorsFile::open(a.weights_path);
+  // Names may carry PEFT's prefix (or not) and an adapter name (".lora_A.default.weight"; PEFT strips it on
+  // save, other writers may not).
+  for (const auto& v : a.weights->tensors()) a.tensors.push_back({parse_peft_tensor_name_lenient(v.name), &v});
+  return a;
+}
 
-  // Expected parameter name -> shape, from the plan.
-  std::map<std::string, std::vector<int64_t>> expected;
+LoraInjection apply_adapter(CausalLM& model, const Adapter& adapter) {
+  const std::string& file = adapter.weights_path;
+  const auto plan = plan_for_config(model, adapter);
+
+  // Expected factor -> shape, from the plan.
+  using Key = std::pair<std::string, LoraMatrix>;
+  std::map<Key, std::vector<int64_t>> expected;
   for (const auto& t : plan) {
-    expected[t.path + ".lora_A.weight"] = {t.r, t.in};
-    expected[t.path + ".lora_B.weight"] = {t.out, t.r};
+    expected[{t.path, LoraMatrix::A}] = {t.r, t.in};
+    expected[{t.path, LoraMatrix::B}] = {t.out, t.r};
   }
-  std::map<std::string, const io::TensorView*> found;
+  std::map<Key, const io::TensorView*> found;
   std::vector<std::string> unexpected, mismatched, duplicated, bad_dtype;
-  for (const auto& v : st->tensors()) {
-    const std::string n = normalize_tensor_name(v.name);
-    if (!found.emplace(n, &v).second) duplicated.push_back(v.name + " (another tensor also maps to " + n + ")");
-    auto it = expected.find(n);
+  for (const auto& t : adapter.tensors) {
+    const io::TensorView& v = *t.view;
+    if (!t.name) {
+      unexpected.push_back(v.name + " " + shape_str(v.shape));
+      continue;
+    }
+    const Key key{t.name->module_path, t.name->matrix};
+    if (!found.emplace(key, &v).second)
+      duplicated.push_back(v.name + " (another tensor also maps to " + lora_parameter_name(key.first, key.second) + ")");
+    auto it = expected.find(key);
     if (it == expected.end()) {
       unexpected.push_back(v.name + " " + shape_str(v.shape));
       continue;
@@ -367,29 +353,33 @@ LoraInjection load_peft_adapter(CausalLM& model, const std::string& adapter_dir)
       bad_dtype.push_back(v.name + " (" + io::dtype_name(v.dtype) + ")");
   }
   std::vector<std::string> missing;
-  for (const auto& [name, shape] : expected)
-    if (!found.count(name)) missing.push_back(kPeftTensorPrefix + name + " " + shape_str(shape));
+  for (const auto& [key, shape] : expected)
+    if (!found.count(key)) missing.push_back(peft_tensor_name(key.first, key.second) + " " + shape_str(shape));
   if (!missing.empty() || !unexpected.empty() || !mismatched.empty() || !duplicated.empty() || !bad_dtype.empty()) {
     const auto& hp = model->hparams();
     fail_input(file + ": the adapter does not fit this model" + list_block("missing tensors", missing) +
                    list_block("unexpected tensors", unexpected) + list_block("shape mismatches", mismatched) +
                    list_block("duplicate tensors", duplicated) + list_block("non-float tensors", bad_dtype),
-               "adapter for another base model? adapter_config.json names base model '" + cfg.base_model +
+               "adapter for another base model? adapter_config.json names base model '" + adapter.base_model +
                    "'; this model is " + arch_name(hp.arch) + " with hidden size " + std::to_string(hp.hidden_size) +
                    " and " + std::to_string(hp.num_layers) +
                    " layers. Also check that r / rank_pattern / target_modules in adapter_config.json match the tensors");
   }
 
-  auto injection = inject_lora(model, plan, cfg.opts, /*seed=*/0);  // init is overwritten below
+  auto injection = inject_lora(model, plan, adapter.options, /*seed=*/0);  // init is overwritten below
   torch::NoGradGuard no_grad;
   for (const auto& m : lora_modules(model)) {
-    if (!expected.count(m.path + ".lora_A.weight")) continue;  // an adapter that was there before (not ours)
-    const auto* a = found.at(m.path + ".lora_A.weight");
-    const auto* b = found.at(m.path + ".lora_B.weight");
-    m.adapter->A().copy_(tensor_from_view(*a, st).to(torch::kFloat32));
-    m.adapter->B().copy_(tensor_from_view(*b, st).to(torch::kFloat32));
+    if (!expected.count({m.path, LoraMatrix::A})) continue;  // an adapter that was there before (not ours)
+    const auto* a = found.at({m.path, LoraMatrix::A});
+    const auto* b = found.at({m.path, LoraMatrix::B});
+    m.adapter->A().copy_(tensor_from_view(*a, adapter.weights).to(torch::kFloat32));
+    m.adapter->B().copy_(tensor_from_view(*b, adapter.weights).to(torch::kFloat32));
   }
   return injection;
+}
+
+LoraInjection load_peft_adapter(CausalLM& model, const std::string& adapter_dir) {
+  return apply_adapter(model, read_peft_adapter(adapter_dir));
 }
 
 }  // namespace loratune

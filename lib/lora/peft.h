@@ -4,15 +4,19 @@
 // What loratune writes loads in PEFT (PeftModel.from_pretrained); adapters PEFT writes for a supported base
 // model load here, as long as they are plain LoRA (no DoRA, no bias, no modules_to_save, ...).
 #pragma once
+#include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "io/safetensors.h"
 #include "lora/lora.h"
+#include "model/arch.h"  // kPeftTensorPrefix, peft_tensor_name: PEFT names derive from the HF module path
 
 namespace loratune {
 
 constexpr const char* kPeftConfigFile = "adapter_config.json";
 constexpr const char* kPeftWeightsFile = "adapter_model.safetensors";
-constexpr const char* kPeftTensorPrefix = "base_model.model.";
 
 // Writes the model's LoRA adapters to `dir` (created if missing; existing adapter files are replaced):
 // adapter_model.safetensors (fp32, PEFT names) first, then adapter_config.json (peft_type "LORA", task_type
@@ -24,6 +28,40 @@ constexpr const char* kPeftTensorPrefix = "base_model.model.";
 // (checked: the modules and their ranks/alphas must agree).
 void save_peft_adapter(const std::string& dir, const CausalLM& model, const LoraOptions& opts,
                        const std::string& base_model);
+// The same with the plan the adapters were injected with (LoraInjection::plan), so that the options are not
+// planned again; it is still checked against the model's adapters.
+void save_peft_adapter(const std::string& dir, const CausalLM& model, const LoraOptions& opts,
+                       const std::string& base_model, const std::vector<LoraTarget>& plan);
+
+// A PEFT LoRA adapter directory, parsed once: adapter_config.json as LoraOptions (with the checks of
+// read_peft_config) and adapter_model.safetensors mapped, each tensor's name parsed into its module path and
+// factor. Independent of any model; apply_adapter fits it to one.
+struct Adapter {
+  std::string dir;
+  std::string config_path;   // <dir>/adapter_config.json
+  std::string weights_path;  // <dir>/adapter_model.safetensors
+  LoraOptions options;
+  std::string base_model;    // base_model_name_or_path ("" when absent)
+  std::shared_ptr<const io::SafetensorsFile> weights;
+  // One entry per tensor of the file, in file order. `name` is empty when the tensor is not a LoRA factor
+  // (it is then reported as unexpected by apply_adapter).
+  struct Tensor {
+    std::optional<LoraTensorName> name;  // module path + A/B
+    const io::TensorView* view = nullptr;
+  };
+  std::vector<Tensor> tensors;
+  // The factor stored for module_path + matrix, or null.
+  const io::TensorView* find(const std::string& module_path, LoraMatrix m) const;
+};
+
+// Parses <dir>/adapter_config.json (as read_peft_config) and maps <dir>/adapter_model.safetensors (a missing
+// file, or only adapter_model.bin, is an input error saying what to do).
+Adapter read_peft_adapter(const std::string& dir);
+
+// Plans the adapter's options on `model` once, checks the tensors against the plan (the errors of
+// load_peft_adapter), injects and copies the factors (converted to fp32). The model is left unchanged when
+// anything is wrong. The returned injection carries the plan.
+LoraInjection apply_adapter(CausalLM& model, const Adapter& adapter);
 
 // Reads <adapter_dir>/adapter_config.json into LoraOptions. Keys PEFT may omit take PEFT's defaults (r 8,
 // lora_alpha 8, lora_dropout 0). Refused with a message saying why and what to do: peft_type other than
@@ -39,6 +77,7 @@ LoraOptions read_peft_config(const std::string& adapter_dir);
 // file must hold exactly the injected modules' factors with shapes [r, in] / [out, r]: missing, unexpected
 // and mis-shaped tensors are one input error listing them ("adapter for another base model?"). The model is
 // left unchanged when anything is wrong.
+// apply_adapter(model, read_peft_adapter(adapter_dir)).
 LoraInjection load_peft_adapter(CausalLM& model, const std::string& adapter_dir);
 
 }  // namespace loratune

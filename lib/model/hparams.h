@@ -1,16 +1,14 @@
 // Model hyper-parameters parsed from a Hugging Face config.json (torch-free).
-// Supported: llama, mistral, qwen2, qwen3. Anything else is refused with a clear message.
+// Supported: the architectures of model/arch.h (llama, mistral, qwen2, qwen3). Anything else is refused
+// with a clear message.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
-namespace loratune {
+#include "model/arch.h"  // Arch, arch_name, arch_hf_class, supported_archs: the architecture table
 
-enum class Arch { Llama, Mistral, Qwen2, Qwen3 };
-const char* arch_name(Arch a);                 // "llama", "mistral", "qwen2", "qwen3"
-const char* arch_hf_class(Arch a);             // "LlamaForCausalLM", ...
-std::vector<std::string> supported_archs();
+namespace loratune {
 
 enum class RopeType { Default, Linear, Llama3 };
 const char* rope_type_name(RopeType t);

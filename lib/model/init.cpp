@@ -27,8 +27,7 @@ const InitPreset& find_preset(const std::string& name) {
 }
 
 Arch parse_arch(const std::string& name) {
-  for (Arch a : {Arch::Llama, Arch::Mistral, Arch::Qwen2, Arch::Qwen3})
-    if (name == arch_name(a)) return a;
+  if (auto a = find_arch(name)) return *a;
   fail_input("unknown architecture '" + name + "'" + did_you_mean(name, supported_archs()),
              "supported: " + join(supported_archs(), ", "));
 }
@@ -37,7 +36,7 @@ torch::ScalarType stored_dtype(const std::string& d) {
   if (d == "fp32") return torch::kFloat32;
   if (d == "bf16") return torch::kBFloat16;
   if (d == "fp16") return torch::kFloat16;
-  fail_input("--dtype for init must be fp32, bf16 or fp16, got '" + d + "'");
+  fail_input("{opt:dtype} for init must be fp32, bf16 or fp16, got '" + d + "'");
 }
 
 const char* hf_dtype_name(torch::ScalarType t) {
@@ -55,24 +54,28 @@ ModelHParams make_hparams(const InitOptions& o, int tokenizer_vocab, const Token
   hp.num_heads = pick(o.num_heads, p.heads);
   hp.num_kv_heads = pick(o.num_kv_heads, std::min(p.kv_heads, hp.num_heads));
   if (hp.num_heads % hp.num_kv_heads != 0)
-    fail_input("--heads " + std::to_string(hp.num_heads) + " must be a multiple of --kv-heads " +
+    fail_input("{opt:heads} " + std::to_string(hp.num_heads) + " must be a multiple of {opt:kv_heads} " +
                std::to_string(hp.num_kv_heads));
   if (o.head_dim <= 0 && hp.hidden_size % hp.num_heads != 0)
-    fail_input("--hidden " + std::to_string(hp.hidden_size) + " is not divisible by --heads " +
+    fail_input("{opt:hidden} " + std::to_string(hp.hidden_size) + " is not divisible by {opt:heads} " +
                    std::to_string(hp.num_heads),
-               "choose sizes that divide, or pass --head-dim");
+               "choose sizes that divide, or pass {opt:head_dim}");
   hp.head_dim = pick(o.head_dim, hp.hidden_size / hp.num_heads);
-  if (hp.head_dim % 2 != 0) fail_input("--head-dim must be even (RoPE rotates pairs)");
+  if (hp.head_dim % 2 != 0) fail_input("{opt:head_dim} must be even (RoPE rotates pairs)");
   hp.max_position_embeddings = pick(o.max_position_embeddings, p.max_pos);
   hp.vocab_size = o.vocab_size > 0 ? o.vocab_size : tokenizer_vocab;
   if (hp.vocab_size < tokenizer_vocab)
-    fail_input("--vocab-size " + std::to_string(hp.vocab_size) + " is smaller than the tokenizer's " +
+    fail_input("{opt:vocab_size} " + std::to_string(hp.vocab_size) + " is smaller than the tokenizer's " +
                std::to_string(tokenizer_vocab) + " pieces");
   hp.tie_word_embeddings = o.tie_embeddings < 0 ? p.tie : o.tie_embeddings == 1;
   hp.rope.theta = o.rope_theta > 0 ? o.rope_theta : p.rope_theta;
   hp.rms_norm_eps = 1e-5;
-  hp.qkv_bias = hp.arch == Arch::Qwen2;
-  hp.qk_norm = hp.arch == Arch::Qwen3;
+  // What config.json would imply with no bias keys set (the table's rules).
+  const ArchInfo& info = arch_info(hp.arch);
+  hp.qkv_bias = info.qkv_bias == BiasSource::Always;
+  hp.o_bias = info.o_bias == BiasSource::Always;
+  hp.mlp_bias = info.mlp_bias == BiasSource::Always;
+  hp.qk_norm = info.qk_norm;
   hp.bos_token_id = tok.special().bos;
   hp.eos_token_ids = {tok.special().eos};
   hp.torch_dtype = hf_dtype_name(stored_dtype(o.dtype));
@@ -131,10 +134,10 @@ const std::vector<InitPreset>& init_presets() {
 }
 
 InitResult init_model(const InitOptions& o) {
-  if (o.out_dir.empty()) fail_input("init needs an output directory", "pass --out DIR");
+  if (o.out_dir.empty()) fail_input("init needs an output directory", "pass {opt:out} DIR");
   if (o.corpus.empty() == o.tokenizer_model.empty())
     fail_input("init needs exactly one tokenizer source",
-               "pass --corpus FILE... to train a SentencePiece tokenizer, or --tokenizer tokenizer.model to copy one");
+               "pass {opt:corpus} FILE... to train a SentencePiece tokenizer, or {opt:tokenizer} tokenizer.model to copy one");
   auto dtype = stored_dtype(o.dtype);
   find_preset(o.preset);
   parse_arch(o.arch);

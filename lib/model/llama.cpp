@@ -79,12 +79,22 @@ torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& cos, const
   return x * c + rotated * s;
 }
 
+namespace {
+// A decoder Linear as the architecture table describes it (shape [out, in] and bias flag from hp).
+Linear table_linear(const ModelHParams& hp, const char* name) {
+  for (const auto& m : decoder_linears(hp.arch))
+    if (std::string(m.name) == name) return Linear(dim_of(hp, m.in), dim_of(hp, m.out), has_bias(hp, m.bias));
+  LT_CHECK(false, std::string("the architecture table has no Linear '") + name + "'");
+  return Linear(nullptr);
+}
+}  // namespace
+
 AttentionImpl::AttentionImpl(const ModelHParams& hp, int64_t layer_index)
     : n_heads_(hp.num_heads), n_kv_heads_(hp.num_kv_heads), head_dim_(hp.head_dim), layer_(layer_index) {
-  q_proj = register_module("q_proj", Linear(hp.hidden_size, hp.q_dim(), hp.qkv_bias));
-  k_proj = register_module("k_proj", Linear(hp.hidden_size, hp.kv_dim(), hp.qkv_bias));
-  v_proj = register_module("v_proj", Linear(hp.hidden_size, hp.kv_dim(), hp.qkv_bias));
-  o_proj = register_module("o_proj", Linear(hp.q_dim(), hp.hidden_size, hp.o_bias));
+  q_proj = register_module("q_proj", table_linear(hp, "q_proj"));
+  k_proj = register_module("k_proj", table_linear(hp, "k_proj"));
+  v_proj = register_module("v_proj", table_linear(hp, "v_proj"));
+  o_proj = register_module("o_proj", table_linear(hp, "o_proj"));
   if (hp.qk_norm) {
     q_norm = register_module("q_norm", RMSNorm(hp.head_dim, hp.rms_norm_eps));
     k_norm = register_module("k_norm", RMSNorm(hp.head_dim, hp.rms_norm_eps));
@@ -134,9 +144,9 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
 }
 
 MLPImpl::MLPImpl(const ModelHParams& hp) {
-  gate_proj = register_module("gate_proj", Linear(hp.hidden_size, hp.intermediate_size, hp.mlp_bias));
-  up_proj = register_module("up_proj", Linear(hp.hidden_size, hp.intermediate_size, hp.mlp_bias));
-  down_proj = register_module("down_proj", Linear(hp.intermediate_size, hp.hidden_size, hp.mlp_bias));
+  gate_proj = register_module("gate_proj", table_linear(hp, "gate_proj"));
+  up_proj = register_module("up_proj", table_linear(hp, "up_proj"));
+  down_proj = register_module("down_proj", table_linear(hp, "down_proj"));
 }
 
 torch::Tensor MLPImpl::forward(const torch::Tensor& x) {

@@ -18,6 +18,7 @@
 #include "lora/peft.h"
 #include "model/device.h"
 #include "model/generate.h"
+#include "model/arch.h"
 #include "model/loader.h"
 #include "model/tensor_io.h"
 #include "tokenizer/tokenizer.h"
@@ -42,17 +43,12 @@ int64_t peak_rss_bytes() {
   return static_cast<int64_t>(ru.ru_maxrss) * 1024;
 }
 
-void copy_if_exists(const std::string& from_dir, const std::string& to_dir, const std::string& name) {
-  const std::string src = join_path(from_dir, name);
-  if (path_exists(src)) write_file_atomic(join_path(to_dir, name), read_text_file(src));
-}
-
-// A full model as an HF directory (full fine-tune): weights + the base's config and tokenizer files.
+// A full model as an HF directory (full fine-tune): weights, the base's config.json (the architecture is
+// unchanged) and its companion files (model/arch.h: tokenizer, chat template, generation settings).
 void save_hf_model(const std::string& dir, const CausalLM& model, const std::string& base_dir) {
   save_safetensors(join_path(dir, "model.safetensors"), model_state(model), {{"format", "pt"}});
-  for (const char* f : {"config.json", "tokenizer.model", "tokenizer_config.json", "generation_config.json",
-                        "special_tokens_map.json", "chat_template.jinja"})
-    copy_if_exists(base_dir, dir, f);
+  write_file_atomic(join_path(dir, "config.json"), read_text_file(join_path(base_dir, "config.json")));
+  copy_hf_companions(base_dir, dir);
 }
 
 class Trainer {
@@ -79,9 +75,12 @@ class Trainer {
       fail_input(req_.data_dir + ": prepared with a vocabulary of " + std::to_string(data_->manifest.vocab_size) +
                  " but the model has " + std::to_string(lm_.hp.vocab_size));
     if (req_.lora && !req_.init_adapter.empty()) {
-      // Continued training: the adapter's own config (rank/alpha patterns included) defines the modules.
-      lora_opts_ = trained_lora_options(req_);
-      auto inj = load_peft_adapter(lm_.model, req_.init_adapter);
+      // Continued training: the adapter's own config (rank/alpha patterns included) defines the modules;
+      // adapter_config.json and the tensors are read once.
+      const Adapter adapter = read_peft_adapter(req_.init_adapter);
+      lora_opts_ = adapter.options;
+      lora_opts_.dropout = req_.lora_options.dropout;
+      auto inj = apply_adapter(lm_.model, adapter);
       log::info("continuing adapter " + req_.init_adapter + " on " + std::to_string(inj.modules.size()) +
                 " modules, " + std::to_string(inj.trainable_parameters) + " trainable parameters");
     } else if (req_.lora) {

@@ -128,13 +128,13 @@ TEST_CASE("formats are detected per file from the first valid record, or forced"
     opts.forced_format = Format::Alpaca;
     auto f = write(dir, "t.jsonl", "{\"text\": \"t\"}\n");
     CHECK(read_error(f, opts) ==
-          f + ":1: expected an alpaca record (--format alpaca): missing fields \"instruction\", \"output\"; this looks like "
+          f + ":1: expected an alpaca record ({opt:format} alpaca): missing fields \"instruction\", \"output\"; this looks like "
               "a text record");
   }
   SECTION("a forced non-text format cannot read .txt/.md files") {
     SourceOptions opts;
     opts.forced_format = Format::Chat;
     auto msg = input_error([&] { RecordReader r({text}, opts); });
-    CHECK_THAT(msg, Catch::StartsWith(text + ": .txt/.md files hold raw text, but --format chat"));
+    CHECK_THAT(msg, Catch::StartsWith(text + ": .txt/.md files hold raw text, but {opt:format} chat"));
   }
 }

@@ -10,7 +10,7 @@
 #include "export/export.h"
 #include "export/gguf_lora.h"
 #include "export/gguf_model.h"
-#include "export/names.h"
+#include "model/arch.h"
 #include "export_helpers.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
@@ -99,7 +99,8 @@ TEST_CASE("every format and dtype round trips and verifies", "[export]") {
         CHECK(r.verify.max_abs_logit > 0.5);  // init std 0.1: logits of a few units, not near zero
         CHECK(r.dtype == j.dtype);
         CHECK(fs::exists(out));
-        CHECK_FALSE(fs::exists(out + ".tmp-" + std::to_string(::getpid())));
+        CHECK_FALSE(fs::exists(out + ".tmp-" + std::to_string(::getpid())));  // a directory's temporary
+        CHECK_FALSE(fs::exists(out + ".tmp"));                                   // a file's
         // f32 exports are exact up to the merge's fp32 regrouping (see the lora tests: <= 1e-5 of the scale).
         if (std::string(j.dtype) == "f32") CHECK(r.verify.max_abs_diff <= 1e-5 * scale);
         if (j.f == ExportFormat::Peft && std::string(j.dtype) == "f32") CHECK(r.verify.max_abs_diff == 0.0);
@@ -246,7 +247,7 @@ TEST_CASE("bad export requests are input errors that leave nothing behind", "[ex
   SECTION("an adapter format without an adapter") {
     auto o = request(t, ExportFormat::GgufLora, out);
     o.adapter_dir.clear();
-    CHECK_THAT(input_error([&] { run_export(o); }), Contains("--format gguf-lora exports an adapter, but none was given"));
+    CHECK_THAT(input_error([&] { run_export(o); }), Contains("{opt:format} gguf-lora exports an adapter, but none was given"));
   }
   SECTION("an existing output is kept unless force") {
     lt_test::write_file(out, "precious");

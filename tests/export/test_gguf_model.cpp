@@ -82,7 +82,7 @@ TEST_CASE("the llama q/k permutation: hand example, inverse, and RoPE equivalenc
     hp.num_kv_heads = 2;
     hp.head_dim = 8;
     auto q = torch::randn({32, 3}), k = torch::randn({16, 3});
-    const GgufArch llama{"llama", true}, qwen{"qwen3", false};
+    const GgufArch llama{Arch::Llama, "llama", true}, qwen{Arch::Qwen3, "qwen3", false};
     CHECK(torch::equal(to_gguf_rows(q, RopePermute::QueryHeads, hp, llama), permute_for_llama_rope(q, 4)));
     CHECK(torch::equal(to_gguf_rows(k, RopePermute::KeyHeads, hp, llama), permute_for_llama_rope(k, 2)));
     CHECK(torch::equal(to_gguf_rows(q, RopePermute::QueryHeads, hp, qwen), q));
@@ -156,7 +156,7 @@ TEST_CASE("GGUF full models round trip per architecture and type", "[export][ggu
           const auto& got = back[i].second;
           REQUIRE(got.sizes() == want.sizes());
           const auto stored = storage_type(std::vector<int64_t>(want.sizes().begin(), want.sizes().end()), type);
-          const auto& ti = f->tensor(gguf_tensor_name(state[i].first));
+          const auto& ti = f->tensor(gguf_tensor_name(lm.hp.arch, state[i].first));
           CHECK(ti.type == stored);
           if (stored == io::GgmlType::F32) {
             CHECK(torch::equal(got, want));
@@ -270,7 +270,7 @@ TEST_CASE("GGUF export refuses what llama.cpp cannot load", "[export][gguf]") {
                  write_gguf_model(tmp.file("x.gguf"), model_state(lm.model), lm.hp, tok, io::GgmlType::F32, "m",
                                   tmp.file("m"));
                }),
-               Contains("tokenizer.model has no byte-fallback pieces") && Contains("--format merged"));
+               Contains("tokenizer.model has no byte-fallback pieces") && Contains("{opt:format} merged"));
     CHECK_FALSE(fs::exists(tmp.file("x.gguf")));
   }
   SECTION("qwen2 with head_dim != hidden / heads") {

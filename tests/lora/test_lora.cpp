@@ -110,7 +110,7 @@ TEST_CASE("LoRA at init leaves the outputs unchanged", "[lora]") {
         auto m = load(name);
         auto before = logits(m);
         auto o = options({"all-linear"});
-        o.init = init;
+        o.init = parse_lora_init(init);
         inject_lora(m, o, 7);
         for (const auto& ref : lora_modules(m)) {
           CHECK(ref.adapter->B().abs().max().item<float>() == 0.0f);
@@ -297,9 +297,10 @@ TEST_CASE("LoRA target selection by names or all-linear or regex and by layer", 
     o = options({"q_proj"});
     o.dropout = 1.0;
     CHECK_THAT(input_error([&] { inject_lora(m, o, 1); }), Contains("dropout must be in [0, 1)"));
-    o = options({"q_proj"});
-    o.init = "xavier";
-    CHECK_THAT(input_error([&] { inject_lora(m, o, 1); }), Contains("init must be 'kaiming' or 'gaussian'"));
+    // init is an enum now: the string check lives in parse_lora_init (the app's config conversion).
+    CHECK_THAT(input_error([&] { parse_lora_init("xavier"); }), Contains("init must be 'kaiming' or 'gaussian'"));
+    CHECK(parse_lora_init("gaussian") == LoraInit::Gaussian);
+    CHECK(std::string(lora_init_name(LoraInit::Kaiming)) == "kaiming");
     o = options({"q_proj"});
     o.rank_pattern = {{"(v_proj", 2}};
     CHECK_THAT(input_error([&] { inject_lora(m, o, 1); }), Contains("rank_pattern key '(v_proj'"));
@@ -318,7 +319,7 @@ TEST_CASE("LoRA init is deterministic per seed and follows PEFT's distributions"
   auto a_of = [](uint64_t seed, const std::string& init) {
     auto m = load("qwen3");
     auto o = options({"all-linear"}, 4);
-    o.init = init;
+    o.init = parse_lora_init(init);
     inject_lora(m, o, seed);
     std::vector<torch::Tensor> as;
     for (const auto& ref : lora_modules(m)) as.push_back(ref.adapter->A().flatten());
@@ -461,7 +462,7 @@ TEST_CASE("PEFT adapter directories round trip and are validated", "[lora][peft]
     auto o2 = options({"q_proj", "v_proj"}, 2, 6.0);
     o2.layers = {1};
     o2.rslora = true;
-    o2.init = "gaussian";
+    o2.init = LoraInit::Gaussian;
     auto m2 = load("qwen3");
     inject_lora(m2, o2, 3);
     randomize_adapters(m2, 5);
@@ -688,4 +689,66 @@ TEST_CASE("LoRA on a CUDA model matches the CPU model", "[lora][cuda]") {
   CHECK(max_abs_diff(got, want) <= 1e-3 * scale);
   merge_lora(gpu);
   CHECK(max_abs_diff(gpu->forward(token_ids().cuda()).cpu(), want) <= 1e-3 * scale);
+}
+
+TEST_CASE("the architecture table's module list drives LoRA planning", "[lora][arch]") {
+  for (const char* name : {"llama_gqa_headdim", "mistral_sliding", "qwen2", "qwen3"}) {
+    SECTION(name) {
+      auto m = load(name);
+      const auto& hp = m->hparams();
+      const auto plan = plan_lora(hp, options({"all-linear"}));
+      std::vector<std::string> want;
+      for (int64_t l = 0; l < hp.num_layers; ++l)
+        for (const auto& spec : decoder_linears(hp.arch)) want.push_back(layer_module_path(spec, l));
+      std::vector<std::string> got;
+      for (const auto& t : plan) got.push_back(t.path);
+      CHECK(got == want);
+      for (const auto& t : plan) {
+        INFO(t.path);
+        const auto& specs = decoder_linears(hp.arch);
+        auto it = std::find_if(specs.begin(), specs.end(), [&](const ModuleSpec& s) { return t.name == s.name; });
+        REQUIRE(it != specs.end());
+        CHECK(t.in == dim_of(hp, it->in));
+        CHECK(t.out == dim_of(hp, it->out));
+      }
+      CHECK(lora_module_names() == decoder_linear_names(hp.arch));
+    }
+  }
+}
+
+TEST_CASE("an Adapter is parsed once and applied to a model", "[lora][peft]") {
+  lt_test::TempDir tmp("lora");
+  const std::string dir = tmp.file("adapter");
+  auto o = options({"q_proj", "v_proj"}, 4, 8.0);
+  o.rank_pattern = {{"v_proj", 2}};
+  auto m = load("qwen3");
+  auto inj = inject_lora(m, o, 1);
+  randomize_adapters(m, 3);
+  auto tuned = logits(m);
+  save_peft_adapter(dir, m, o, "base", inj.plan);  // the plan given: no second planning, same files
+
+  const Adapter a = read_peft_adapter(dir);
+  CHECK(a.dir == dir);
+  CHECK(a.base_model == "base");
+  CHECK(a.options.r == 4);
+  CHECK(a.options.rank_pattern.at("v_proj") == 2);
+  CHECK(a.tensors.size() == 2 * 2 * 2);  // 2 layers x {q, v} x {A, B}
+  for (const auto& t : a.tensors) CHECK(t.name.has_value());
+  const auto* b = a.find("model.layers.1.self_attn.v_proj", LoraMatrix::B);
+  REQUIRE(b != nullptr);
+  CHECK(b->shape == std::vector<int64_t>{m->hparams().kv_dim(), 2});
+  CHECK(a.find("model.layers.1.self_attn.k_proj", LoraMatrix::A) == nullptr);
+
+  // One Adapter applies to several models (it holds no model state).
+  for (int i = 0; i < 2; ++i) {
+    auto fresh = load("qwen3");
+    auto got = apply_adapter(fresh, a);
+    CHECK(got.modules == inj.modules);
+    CHECK(got.plan.size() == inj.plan.size());
+    CHECK(torch::equal(logits(fresh), tuned));
+  }
+  auto other = load("llama_gqa_headdim");
+  CHECK_FALSE(input_error([&] { apply_adapter(other, a); }).empty());  // another base model
+  CHECK(lora_modules(other).empty());
+  CHECK_THAT(input_error([&] { read_peft_adapter(tmp.file("nope")); }), Contains("does not exist"));
 }

@@ -18,7 +18,7 @@ std::vector<torch::Tensor> lora_grads(bool checkpoint, double dropout) {
   LoraOptions o;
   o.targets = {"all-linear"};
   o.dropout = dropout;
-  o.init = "gaussian";
+  o.init = LoraInit::Gaussian;
   inject_lora(lm.model, o, 7);
   {  // non-zero B so that every LoRA factor gets a gradient
     torch::NoGradGuard ng;
