@@ -1,5 +1,9 @@
 #include "test_util.h"
 
+#include <catch2/catch.hpp>
+
+#include "core/error.h"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -61,6 +65,17 @@ RunResult run_loratune(const std::string& args) {
   r.out = read_file(tmp.file("out"));
   r.err = read_file(tmp.file("err"));
   return r;
+}
+
+std::string input_error(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const loratune::Error& e) {
+    CHECK(e.kind() == loratune::ExitCode::Usage);
+    return e.message() + "\n" + e.hint();
+  }
+  FAIL("expected an input error");
+  return {};
 }
 
 }  // namespace lt_test

@@ -1,5 +1,6 @@
 // Shared helpers for the Catch2 tests: temp dirs, fixture paths, running the real binary.
 #pragma once
+#include <functional>
 #include <string>
 
 namespace lt_test {
@@ -27,5 +28,8 @@ RunResult run_loratune(const std::string& args);
 std::string shell_quote(const std::string& s);
 void write_file(const std::string& path, const std::string& contents);
 std::string read_file(const std::string& path);
+
+// Runs fn, which must throw a loratune input error (exit 2); returns "message\nhint" (a test failure otherwise).
+std::string input_error(const std::function<void()>& fn);
 
 }  // namespace lt_test

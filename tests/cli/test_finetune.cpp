@@ -225,4 +225,22 @@ TEST_CASE("finetune guards: NaN, tokenizer mismatch, dry run, full fine-tune", "
     INFO(g.err);
     CHECK(g.code == 0);
   }
+  SECTION("--full's model directory keeps every companion file of the base (one list with export's)") {
+    auto base = tmp.file("base-with-template");
+    fs::copy(setup().model, base, fs::copy_options::recursive);
+    const std::string jinja = "{% for m in messages %}{{ m['content'] }}{% endfor %}";
+    lt_test::write_file(base + "/chat_template.jinja", jinja);
+    lt_test::write_file(base + "/chat_template.json", json{{"chat_template", jinja}}.dump());
+    auto out = tmp.file("full-companions");
+    auto r = run_loratune("finetune --model " + shell_quote(base) + " --data " + shell_quote(setup().data) +
+                          " --out " + shell_quote(out) + " --threads 1 --batch-size 4 --full --steps 1");
+    INFO(r.err);
+    REQUIRE(r.code == 0);
+    for (const char* f : {"config.json", "tokenizer.model", "tokenizer_config.json", "chat_template.jinja",
+                          "chat_template.json"}) {
+      INFO(f);
+      REQUIRE(fs::exists(out + "/model/" + f));
+      CHECK(lt_test::read_file(out + "/model/" + f) == lt_test::read_file(base + "/" + f));
+    }
+  }
 }

@@ -53,16 +53,7 @@ ExportOptions request(const Tuned& t, ExportFormat f, const std::string& out, co
   return o;
 }
 
-std::string input_error(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    CHECK(e.kind() == ExitCode::Usage);
-    return e.message() + "\n" + e.hint();
-  }
-  FAIL("expected an input error");
-  return {};
-}
+using lt_test::input_error;
 
 // Nothing named like `out` (the output or a temporary of it) in its directory.
 bool nothing_left(const std::string& out) {

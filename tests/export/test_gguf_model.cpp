@@ -243,16 +243,7 @@ TEST_CASE("llama3 RoPE scaling is written as rope_freqs.weight and checked on th
 
 TEST_CASE("GGUF export refuses what llama.cpp cannot load", "[export][gguf]") {
   lt_test::TempDir tmp("lt-gguf-refuse");
-  auto input_error = [](const std::function<void()>& fn) {
-    try {
-      fn();
-    } catch (const Error& e) {
-      CHECK(e.kind() == ExitCode::Usage);
-      return e.message() + "\n" + e.hint();
-    }
-    FAIL("expected an input error");
-    return std::string();
-  };
+  using lt_test::input_error;
   SECTION("a tokenizer without the 256 byte pieces") {
     TokenizerTrainOptions t;
     t.corpus_files = {lt_test::fixture("text/corpus.txt")};

@@ -7,22 +7,14 @@
 
 #include "core/error.h"
 #include "io/json_fields.h"
+#include "test_util.h"
 
 using namespace loratune;
 using Catch::Matchers::Contains;
 using nlohmann::json;
 
 namespace {
-std::string input_error(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    CHECK(e.kind() == ExitCode::Usage);
-    return e.message() + "\n" + e.hint();
-  }
-  FAIL("expected an input error");
-  return {};
-}
+using lt_test::input_error;
 }  // namespace
 
 TEST_CASE("JsonFields reads typed fields with defaults", "[io][json]") {

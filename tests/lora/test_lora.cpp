@@ -62,16 +62,7 @@ std::vector<std::string> paths(const std::vector<LoraModuleRef>& refs) {
 }
 
 // The input error `fn` throws: message and hint, separated by a newline.
-std::string input_error(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    CHECK(e.kind() == ExitCode::Usage);
-    return e.message() + "\n" + e.hint();
-  }
-  FAIL("expected an input error");
-  return {};
-}
+using lt_test::input_error;
 
 LoraOptions options(std::vector<std::string> targets, int64_t r = 4, double alpha = 8.0) {
   LoraOptions o;
