@@ -8,6 +8,8 @@
 //    math error (those move logits by >= 0.4).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <torch/torch.h>
 
 #include "model/loader.h"
@@ -84,8 +86,12 @@ TEST_CASE("KV-cached decoding gives the same logits as a full forward", "[model]
       auto cached = torch::cat(parts, 1);
       CHECK(cache.length == T);
       double d = max_abs_diff(cached, full);
-      INFO(name << ": cached vs full max |diff| = " << d);
-      CHECK(d <= 1e-5);
+      // fp32, tolerance relative to the logits' scale: the cached step reduces attention over the keys in another
+      // order than the full forward (SDPA's one-query kernel on LibTorch 2.x: 1.2e-5 on llama_gqa_headdim); a
+      // cache bug (wrong position, stale key) moves logits by O(1).
+      const double scale = std::max(1.0, full.abs().max().item<double>());
+      INFO(name << ": cached vs full max |diff| = " << d << ", max |logit| " << scale);
+      CHECK(d <= 1e-5 * scale);
     }
   }
 }
