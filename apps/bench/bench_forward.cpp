@@ -10,6 +10,16 @@
 #include "model/device.h"
 #include "model/loader.h"
 
+namespace {
+loratune::LoadOptions load_options(const std::string& device, const std::string& dtype) {
+  const auto d = loratune::parse_device_spec(device);
+  const auto t = loratune::parse_compute_dtype(dtype);
+  if (!d) loratune::fail_input("--device '" + device + "' is not a device", "use auto, cpu, cuda or cuda:N");
+  if (!t) loratune::fail_input("--dtype '" + dtype + "' is not a dtype", "use auto, fp32, bf16 or fp16");
+  return {*d, *t};
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"Forward-throughput benchmark of a model directory"};
   std::string model, dtype = "fp32", device = "cpu";
@@ -24,7 +34,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     loratune::set_compute_threads(threads);
-    auto lm = loratune::load_model(model, {device, dtype});
+    auto lm = loratune::load_model(model, load_options(device, dtype));
     torch::NoGradGuard ng;
     torch::manual_seed(0);
     auto ids = torch::randint(lm.hp.vocab_size, {batch, seq}, torch::kInt64).to(lm.device);

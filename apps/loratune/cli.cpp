@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "options.h"
 
 #include <iostream>
 
@@ -25,7 +26,8 @@ Config resolve_config(const GlobalOptions& g, Config base) {
   for (const auto& s : g.sets) apply_override(cfg, s, "--set");
   for (const auto& s : g.flag_sets) apply_override(cfg, s, "command-line flag");
   validate_config(cfg);
-  log::set_level(log::parse_level(cfg.runtime.log_level));
+  check_options(cfg);
+  log::set_level(log_level(cfg));
   set_compute_threads(cfg.runtime.threads);
   return cfg;
 }

@@ -61,11 +61,11 @@ int run(const GlobalOptions& g, const ExportArgs& a) {
   o.adapter_dir = cfg.model.adapter;
   o.format = exporter::parse_export_format(a.format);
   o.out = a.out;
-  o.dtype = a.dtype;
+  if (!a.dtype.empty()) o.dtype = exporter::parse_export_dtype(a.dtype);
   o.max_shard_bytes = exporter::parse_byte_size(a.max_shard, "--max-shard-size");
   o.force = a.force;
   o.verify = !a.no_verify;
-  o.device = cfg.model.device;
+  o.device = model_spec(cfg).device;
   const auto r = exporter::run_export(o);
   if (g.json)
     std::cout << to_json(r).dump(2) << std::endl;

@@ -1,9 +1,14 @@
 // The one place the config tree becomes the library's typed options (CTranslate2's CLI -> options struct
-// -> library). Every value was validated by validate_config when it entered; these only convert.
+// -> library). validate_config checked the types and ranges of the config's own keys; the values the library
+// owns are checked here, once, with the library's rules: enum names through the library's name tables (a name
+// outside one is an input error naming the key, listing the choices, with a did-you-mean), device names, and
+// the LoRA scalars (check_lora_options). resolve_config runs every conversion once (check_options), so a bad
+// value fails before any command starts, whichever command reads it.
 #pragma once
 #include <string>
 
 #include "config/config.h"
+#include "core/log.h"
 #include "data/options.h"
 #include "eval/evaluator.h"
 #include "lora/options.h"
@@ -19,8 +24,12 @@ LoraOptions lora_options(const LoraConfig& l);
 train::TrainOptions train_options(const TrainConfig& t);
 eval::EvalOptions eval_options(const EvalConfig& e);
 SamplingOptions sampling_options(const Config& cfg);  // [generate] + runtime.seed (EOS ids come from the model)
+log::Level log_level(const Config& cfg);
+// Every conversion above, for its checks (resolve_config calls it).
+void check_options(const Config& cfg);
 
-// The [lora] keys an adapter's options fix (r, alpha, dropout, targets, rslora, init, layers), written back so
+// The [lora] keys an adapter's options fix (r, alpha, dropout, targets, rslora, init, layers, rank and alpha
+// patterns), written back so
 // that config.resolved.json states what was trained.
 void set_lora_config(LoraConfig& l, const LoraOptions& o);
 

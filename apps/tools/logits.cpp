@@ -17,6 +17,16 @@
 #include "model/loader.h"
 #include "tokenizer/tokenizer.h"
 
+namespace {
+loratune::LoadOptions load_options(const std::string& device, const std::string& dtype) {
+  const auto d = loratune::parse_device_spec(device);
+  const auto t = loratune::parse_compute_dtype(dtype);
+  if (!d) loratune::fail_input("--device '" + device + "' is not a device", "use auto, cpu, cuda or cuda:N");
+  if (!t) loratune::fail_input("--dtype '" + dtype + "' is not a dtype", "use auto, fp32, bf16 or fp16");
+  return {*d, *t};
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"loratune's logits for given token ids (test-side tool for the reference tests)"};
   std::string model, adapter, ids_json, out, encode, dtype = "fp32", device = "cpu";
@@ -50,7 +60,7 @@ int main(int argc, char** argv) {
       }
     }
     loratune::set_compute_threads(0);
-    auto lm = loratune::load_model(model, {device, dtype});
+    auto lm = loratune::load_model(model, load_options(device, dtype));
     if (!adapter.empty()) loratune::load_peft_adapter(lm.model, adapter);
     lm.model->eval();
     for (int64_t id : flat)

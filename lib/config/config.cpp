@@ -3,7 +3,6 @@
 #include <cmath>
 #include <functional>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <sstream>
 
 #include "core/error.h"
@@ -73,6 +72,20 @@ Field make_field(std::string key, S Config::*sec, T S::*mem, std::string doc,
       }
       (c.*sec).*mem = out;
     };
+  } else if constexpr (std::is_same_v<T, std::map<std::string, int64_t>> ||
+                       std::is_same_v<T, std::map<std::string, double>>) {
+    constexpr bool ints = std::is_same_v<T, std::map<std::string, int64_t>>;
+    f.type = ints ? "int map" : "float map";
+    f.set = [sec, mem, key](Config& c, const json& v, const std::string& where) {
+      const char* want = ints ? "an object of pattern -> integer" : "an object of pattern -> number";
+      if (!v.is_object()) type_error(where, key, want, v);
+      T out;
+      for (const auto& [k, e] : v.items()) {
+        if (ints ? !e.is_number_integer() : !e.is_number()) type_error(where, key, want, v);
+        out[k] = e.template get<typename T::mapped_type>();
+      }
+      (c.*sec).*mem = out;
+    };
   } else {
     static_assert(std::is_same_v<T, std::vector<std::string>>, "unsupported config field type");
     f.type = "list";
@@ -90,13 +103,6 @@ Field make_field(std::string key, S Config::*sec, T S::*mem, std::string doc,
   return f;
 }
 
-void one_of(const std::string& v, const std::string& key, const std::vector<std::string>& choices) {
-  for (const auto& c : choices)
-    if (v == c) return;
-  fail_input("config key '" + key + "': '" + v + "' is not one of " + join(choices, ", ") +
-             did_you_mean(v, choices));
-}
-
 const std::vector<Field>& fields() {
   static const std::vector<Field> table = [] {
     std::vector<Field> t;
@@ -105,23 +111,13 @@ const std::vector<Field>& fields() {
     t.push_back(make_field<ModelConfig, std::string>("model.adapter", &Config::model, &ModelConfig::adapter,
         "PEFT LoRA adapter directory applied on top of model.path (generate, eval); empty = none."));
     t.push_back(make_field<ModelConfig, std::string>("model.dtype", &Config::model, &ModelConfig::dtype,
-        "Compute dtype of the frozen weights: auto (bf16 where the hardware is fast at it, else fp32), fp32, bf16, fp16.",
-        [](const std::string& v, const std::string& k) { one_of(v, k, {"auto", "fp32", "bf16", "fp16"}); }));
+        "Compute dtype of the frozen weights: auto (bf16 where the hardware is fast at it, else fp32), fp32, bf16, fp16."));
     t.push_back(make_field<ModelConfig, std::string>("model.device", &Config::model, &ModelConfig::device,
-        "auto (CUDA when available), cpu, cuda or cuda:N.",
-        [](const std::string& v, const std::string& k) {
-          static const std::regex re("auto|cpu|cuda(:[0-9]+)?");
-          if (!std::regex_match(v, re))
-            fail_input("config key '" + k + "': '" + v + "' is not a device", "use auto, cpu, cuda or cuda:N");
-        }));
+        "auto (CUDA when available), cpu, cuda or cuda:N."));
     t.push_back(make_field<DataConfig, std::string>("data.format", &Config::data, &DataConfig::format,
-        "Record format of the inputs: auto (detected per file), text, prompt_completion, alpaca, chat, tokens.",
-        [](const std::string& v, const std::string& k) {
-          one_of(v, k, {"auto", "text", "prompt_completion", "alpaca", "chat", "tokens"});
-        }));
+        "Record format of the inputs: auto (detected per file), text, prompt_completion, alpaca, chat, tokens."));
     t.push_back(make_field<DataConfig, std::string>("data.text_split", &Config::data, &DataConfig::text_split,
-        "How .txt/.md files split into documents: none (one per file), blank-line, delimiter.",
-        [](const std::string& v, const std::string& k) { one_of(v, k, {"none", "blank-line", "delimiter"}); }));
+        "How .txt/.md files split into documents: none (one per file), blank-line, delimiter."));
     t.push_back(make_field<DataConfig, std::string>("data.delimiter", &Config::data, &DataConfig::delimiter,
         "The separator line between documents when data.text_split is delimiter."));
     t.push_back(make_field<DataConfig, std::string>("data.template", &Config::data, &DataConfig::template_name,
@@ -140,11 +136,9 @@ const std::vector<Field>& fields() {
           if (v < 0) fail_input("config key '" + k + "' must be >= 0, got " + std::to_string(v));
         }));
     t.push_back(make_field<DataConfig, std::string>("data.truncation", &Config::data, &DataConfig::truncation,
-        "Side cut from samples longer than seq_len (prompt/completion, alpaca, chat): left or right.",
-        [](const std::string& v, const std::string& k) { one_of(v, k, {"left", "right"}); }));
+        "Side cut from samples longer than seq_len (prompt/completion, alpaca, chat): left or right."));
     t.push_back(make_field<DataConfig, std::string>("data.pack", &Config::data, &DataConfig::pack,
-        "Pack samples into full rows: auto (when the inputs include raw text), on, off (pad).",
-        [](const std::string& v, const std::string& k) { one_of(v, k, {"auto", "on", "off"}); }));
+        "Pack samples into full rows: auto (when the inputs include raw text), on, off (pad)."));
     t.push_back(make_field<DataConfig, double>("data.val_fraction", &Config::data, &DataConfig::val_fraction,
         "Share of samples held out for validation, chosen by content hash (stable when data is added).",
         [](const double& v, const std::string& k) {
@@ -153,8 +147,7 @@ const std::vector<Field>& fields() {
     t.push_back(make_field<DataConfig, bool>("data.dedup", &Config::data, &DataConfig::dedup,
         "Drop exact duplicates (after normalising whitespace and ASCII case)."));
     t.push_back(make_field<DataConfig, std::string>("data.on_error", &Config::data, &DataConfig::on_error,
-        "Invalid records: fail (exit 2 naming file:line) or skip (counted and listed in the report).",
-        [](const std::string& v, const std::string& k) { one_of(v, k, {"fail", "skip"}); }));
+        "Invalid records: fail (exit 2 naming file:line) or skip (counted and listed in the report)."));
     t.push_back(make_field<DataConfig, bool>("data.strict", &Config::data, &DataConfig::strict,
         "Turn prepare's warnings (truncation, skipped records, ...) into errors."));
 
@@ -176,21 +169,26 @@ const std::vector<Field>& fields() {
     };
     t.push_back(make_field<LoraConfig, bool>("lora.enabled", &Config::lora, &LoraConfig::enabled,
         "Train a LoRA adapter; false = full fine-tune of every parameter (in fp32)."));
-    t.push_back(make_field<LoraConfig, int64_t>("lora.r", &Config::lora, &LoraConfig::r, "LoRA rank.", positive_i));
+    t.push_back(make_field<LoraConfig, int64_t>("lora.r", &Config::lora, &LoraConfig::r, "LoRA rank (>= 1)."));
     t.push_back(make_field<LoraConfig, double>("lora.alpha", &Config::lora, &LoraConfig::alpha,
-        "LoRA alpha: the update is scaled by alpha/r (alpha/sqrt(r) with rslora).", positive_f));
+        "LoRA alpha: the update is scaled by alpha/r (alpha/sqrt(r) with rslora)."));
     t.push_back(make_field<LoraConfig, double>("lora.dropout", &Config::lora, &LoraConfig::dropout,
-        "Dropout on the LoRA input during training.", unit_f));
+        "Dropout on the LoRA input during training, in [0, 1)."));
     t.push_back(make_field<LoraConfig, std::vector<std::string>>("lora.targets", &Config::lora, &LoraConfig::targets,
         "Modules that get an adapter: names (q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj), "
         "all-linear, or one regex:<pattern> over module paths."));
     t.push_back(make_field<LoraConfig, bool>("lora.rslora", &Config::lora, &LoraConfig::rslora,
         "Rank-stabilised LoRA: scale by alpha/sqrt(r)."));
     t.push_back(make_field<LoraConfig, std::string>("lora.init", &Config::lora, &LoraConfig::init,
-        "A's initialisation: kaiming (PEFT default) or gaussian; B starts at zero.",
-        [](const std::string& v, const std::string& k) { one_of(v, k, {"kaiming", "gaussian"}); }));
+        "A's initialisation: kaiming (PEFT default) or gaussian; B starts at zero."));
     t.push_back(make_field<LoraConfig, std::vector<int64_t>>("lora.layers", &Config::lora, &LoraConfig::layers,
         "Decoder layers that get adapters (empty = all)."));
+    t.push_back(make_field<LoraConfig, std::map<std::string, int64_t>>("lora.rank_pattern", &Config::lora,
+        &LoraConfig::rank_pattern,
+        "Per-module ranks overriding lora.r, as PEFT's rank_pattern: {\"<module pattern>\": r}; a pattern matches a "
+        "module path or a '.'-suffix of it (regex allowed)."));
+    t.push_back(make_field<LoraConfig, std::map<std::string, double>>("lora.alpha_pattern", &Config::lora,
+        &LoraConfig::alpha_pattern, "Per-module alphas overriding lora.alpha, as PEFT's alpha_pattern."));
     t.push_back(make_field<LoraConfig, std::string>("lora.init_adapter", &Config::lora, &LoraConfig::init_adapter,
         "Continue training this PEFT adapter directory (e.g. one written by HF PEFT); its adapter_config.json "
         "replaces lora.r/alpha/targets/layers. Empty = a fresh adapter."));
@@ -213,8 +211,7 @@ const std::vector<Field>& fields() {
     t.push_back(make_field<TrainConfig, double>("train.beta2", &Config::train, &TrainConfig::beta2, "AdamW beta2.", unit_f));
     t.push_back(make_field<TrainConfig, double>("train.eps", &Config::train, &TrainConfig::eps, "AdamW epsilon.", positive_f));
     t.push_back(make_field<TrainConfig, std::string>("train.schedule", &Config::train, &TrainConfig::schedule,
-        "Learning-rate schedule after warmup: constant, linear or cosine.",
-        [](const std::string& v, const std::string& k) { one_of(v, k, {"constant", "linear", "cosine"}); }));
+        "Learning-rate schedule after warmup: constant, linear or cosine."));
     t.push_back(make_field<TrainConfig, int64_t>("train.warmup_steps", &Config::train, &TrainConfig::warmup_steps,
         "Linear warmup steps (0 = use train.warmup_ratio).", nonneg_i));
     t.push_back(make_field<TrainConfig, double>("train.warmup_ratio", &Config::train, &TrainConfig::warmup_ratio,
@@ -248,8 +245,7 @@ const std::vector<Field>& fields() {
     t.push_back(make_field<RuntimeConfig, int64_t>("runtime.seed", &Config::runtime, &RuntimeConfig::seed,
         "Seed for everything random (weight init, sampling, shuffling)."));
     t.push_back(make_field<RuntimeConfig, std::string>("runtime.log_level", &Config::runtime, &RuntimeConfig::log_level,
-        "Log verbosity on stderr: debug, info, warn, error, quiet.",
-        [](const std::string& v, const std::string& k) { one_of(v, k, {"debug", "info", "warn", "error", "quiet"}); }));
+        "Log verbosity on stderr: debug, info, warn, error, quiet."));
     t.push_back(make_field<GenerateConfig, int64_t>("generate.max_new_tokens", &Config::generate, &GenerateConfig::max_new_tokens,
         "Maximum number of tokens to generate.",
         [](const int64_t& v, const std::string& k) {
@@ -275,8 +271,7 @@ const std::vector<Field>& fields() {
     t.push_back(make_field<EvalConfig, std::string>("eval.data", &Config::eval, &EvalConfig::data,
         "Prepared dataset directory whose split eval measures (loss, perplexity, accuracy); empty = none."));
     t.push_back(make_field<EvalConfig, std::string>("eval.split", &Config::eval, &EvalConfig::split,
-        "Split of eval.data to measure: val or train.",
-        [](const std::string& v, const std::string& k) { one_of(v, k, {"val", "train"}); }));
+        "Split of eval.data to measure: val or train."));
     t.push_back(make_field<EvalConfig, int64_t>("eval.batch_size", &Config::eval, &EvalConfig::batch_size,
         "Rows per forward pass in loss evaluation.", positive_i));
     t.push_back(make_field<EvalConfig, int64_t>("eval.max_batches", &Config::eval, &EvalConfig::max_batches,
@@ -348,6 +343,35 @@ json parse_scalar(const Field& f, const std::string& text, const std::string& wh
     } catch (const std::exception&) {
       return bad("a number");
     }
+  }
+  if (f.type == "int map" || f.type == "float map") {  // a JSON object, or pattern=value,pattern=value
+    if (!text.empty() && text.front() == '{') {
+      auto j = json::parse(text, nullptr, false);
+      if (j.is_discarded()) return bad("a JSON object or pattern=value pairs");
+      return j;
+    }
+    json obj = json::object();
+    for (const auto& part : split(text, ',')) {
+      if (trim(part).empty()) continue;
+      const auto eq = part.rfind('=');
+      if (eq == std::string::npos) return bad("a JSON object or pattern=value pairs");
+      const std::string value = trim(part.substr(eq + 1));
+      try {
+        size_t pos = 0;
+        if (f.type == "int map") {
+          const long long v = std::stoll(value, &pos);
+          if (pos != value.size()) return bad("pattern=integer pairs");
+          obj[trim(part.substr(0, eq))] = static_cast<int64_t>(v);
+        } else {
+          const double v = std::stod(value, &pos);
+          if (pos != value.size()) return bad("pattern=number pairs");
+          obj[trim(part.substr(0, eq))] = v;
+        }
+      } catch (const std::exception&) {
+        return bad(f.type == "int map" ? "pattern=integer pairs" : "pattern=number pairs");
+      }
+    }
+    return obj;
   }
   // lists: JSON array or comma-separated
   if (!text.empty() && text.front() == '[') {

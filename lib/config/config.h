@@ -4,6 +4,7 @@
 // generated reference (`loratune config --schema`), so docs cannot drift from the code.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,8 @@ struct LoraConfig {
   bool rslora = false;
   std::string init = "kaiming";  // kaiming | gaussian
   std::vector<int64_t> layers;   // empty = all decoder layers
+  std::map<std::string, int64_t> rank_pattern;  // module pattern -> rank (PEFT rank_pattern)
+  std::map<std::string, double> alpha_pattern;  // module pattern -> alpha (PEFT alpha_pattern)
   std::string init_adapter;      // continue training this PEFT adapter (its config replaces r/alpha/targets)
 };
 

@@ -1,7 +1,9 @@
 // Minimal leveled logging to stderr. stdout is reserved for command output (and --json documents).
 #pragma once
+#include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace loratune::log {
 
@@ -9,8 +11,8 @@ enum class Level { Debug = 0, Info = 1, Warn = 2, Error = 3, Quiet = 4 };
 
 void set_level(Level level);
 Level level();
-// Parses "debug|info|warn|error|quiet"; throws loratune::Error (exit 2) otherwise.
-Level parse_level(const std::string& name);
+std::optional<Level> parse_level(const std::string& name);  // "debug|info|warn|error|quiet", else nullopt
+std::vector<std::string> level_names();
 void write(Level level, const std::string& message);
 
 inline void debug(const std::string& m) { write(Level::Debug, m); }

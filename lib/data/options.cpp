@@ -1,34 +1,23 @@
 #include "data/options.h"
 
-#include <array>
-#include <utility>
+#include "core/enum_table.h"
 
 namespace loratune::data {
 namespace {
-template <class E, size_t N>
-const char* name_of(const std::array<std::pair<E, const char*>, N>& table, E v) {
-  for (const auto& [e, n] : table)
-    if (e == v) return n;
-  return "?";
-}
-template <class E, size_t N>
-std::optional<E> parse_of(const std::array<std::pair<E, const char*>, N>& table, const std::string& name) {
-  for (const auto& [e, n] : table)
-    if (name == n) return e;
-  return std::nullopt;
-}
-
-constexpr std::array<std::pair<Pack, const char*>, 3> kPacks{{{Pack::Auto, "auto"}, {Pack::On, "on"}, {Pack::Off, "off"}}};
-constexpr std::array<std::pair<OnError, const char*>, 2> kOnErrors{{{OnError::Fail, "fail"}, {OnError::Skip, "skip"}}};
-constexpr std::array<std::pair<Side, const char*>, 2> kSides{{{Side::Left, "left"}, {Side::Right, "right"}}};
+constexpr EnumTable<Pack, 3> kPacks{{{Pack::Auto, "auto"}, {Pack::On, "on"}, {Pack::Off, "off"}}};
+constexpr EnumTable<OnError, 2> kOnErrors{{{OnError::Fail, "fail"}, {OnError::Skip, "skip"}}};
+constexpr EnumTable<Side, 2> kSides{{{Side::Left, "left"}, {Side::Right, "right"}}};
 }  // namespace
 
-const char* pack_name(Pack p) { return name_of(kPacks, p); }
-std::optional<Pack> parse_pack(const std::string& name) { return parse_of(kPacks, name); }
-const char* on_error_name(OnError e) { return name_of(kOnErrors, e); }
-std::optional<OnError> parse_on_error(const std::string& name) { return parse_of(kOnErrors, name); }
-const char* side_name(Side s) { return name_of(kSides, s); }
-std::optional<Side> parse_side(const std::string& name) { return parse_of(kSides, name); }
+const char* pack_name(Pack p) { return enum_name(kPacks, p); }
+std::optional<Pack> parse_pack(const std::string& name) { return enum_parse(kPacks, name); }
+std::vector<std::string> pack_names() { return enum_names(kPacks); }
+const char* on_error_name(OnError e) { return enum_name(kOnErrors, e); }
+std::optional<OnError> parse_on_error(const std::string& name) { return enum_parse(kOnErrors, name); }
+std::vector<std::string> on_error_names() { return enum_names(kOnErrors); }
+const char* side_name(Side s) { return enum_name(kSides, s); }
+std::optional<Side> parse_side(const std::string& name) { return enum_parse(kSides, name); }
+std::vector<std::string> side_names() { return enum_names(kSides); }
 
 nlohmann::json data_options_json(const DataOptions& d) {
   return {{"format", d.format ? format_name(*d.format) : "auto"},

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "data/sample.h"
 #include "data/shaping.h"
@@ -41,13 +42,17 @@ struct DataOptions {
 };
 
 // The names used in files (manifest.json "options") and in the config (text splits: data/text_split.h):
-// "auto" | "on" | "off", "fail" | "skip", "left" | "right". parse_* return nullopt for other names.
+// "auto" | "on" | "off", "fail" | "skip", "left" | "right". parse_* return nullopt for other names; *_names
+// list the choices (for the app's error messages).
 const char* pack_name(Pack p);
 std::optional<Pack> parse_pack(const std::string& name);
+std::vector<std::string> pack_names();
 const char* on_error_name(OnError e);
 std::optional<OnError> parse_on_error(const std::string& name);
+std::vector<std::string> on_error_names();
 const char* side_name(Side s);
 std::optional<Side> parse_side(const std::string& name);
+std::vector<std::string> side_names();
 
 // The options as recorded in manifest.json ("format": "auto" when detected, enum names as above).
 nlohmann::json data_options_json(const DataOptions& d);

@@ -1,22 +1,19 @@
 #include "data/sample.h"
 
+#include "core/enum_table.h"
+
 namespace loratune::data {
 
-const char* format_name(Format f) {
-  switch (f) {
-    case Format::Text: return "text";
-    case Format::PromptCompletion: return "prompt_completion";
-    case Format::Alpaca: return "alpaca";
-    case Format::Chat: return "chat";
-    case Format::Tokens: return "tokens";
-  }
-  return "?";
-}
+namespace {
+constexpr EnumTable<Format, 5> kFormats{{{Format::Text, "text"},
+                                         {Format::PromptCompletion, "prompt_completion"},
+                                         {Format::Alpaca, "alpaca"},
+                                         {Format::Chat, "chat"},
+                                         {Format::Tokens, "tokens"}}};
+}  // namespace
 
-std::optional<Format> parse_format(const std::string& name) {
-  for (Format f : {Format::Text, Format::PromptCompletion, Format::Alpaca, Format::Chat, Format::Tokens})
-    if (name == format_name(f)) return f;
-  return std::nullopt;
-}
+const char* format_name(Format f) { return enum_name(kFormats, f); }
+std::optional<Format> parse_format(const std::string& name) { return enum_parse(kFormats, name); }
+std::vector<std::string> format_names() { return enum_names(kFormats); }
 
 }  // namespace loratune::data

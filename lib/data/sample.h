@@ -12,6 +12,7 @@ namespace loratune::data {
 enum class Format { Text, PromptCompletion, Alpaca, Chat, Tokens };
 const char* format_name(Format f);                         // "text", "prompt_completion", "alpaca", "chat", "tokens"
 std::optional<Format> parse_format(const std::string& name);  // nullopt for unknown names
+std::vector<std::string> format_names();
 
 struct Message {
   std::string role;     // "system" | "user" | "assistant"

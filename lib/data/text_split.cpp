@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/enum_table.h"
 #include "core/error.h"
 #include "core/strings.h"
 #include "data/utf8.h"
@@ -11,7 +12,8 @@ namespace loratune::data {
 
 namespace {
 
-const std::vector<std::string> kSplitModes = {"none", "blank-line", "delimiter"};
+constexpr EnumTable<TextSplit, 3> kSplitModes{
+    {{TextSplit::None, "none"}, {TextSplit::BlankLine, "blank-line"}, {TextSplit::Delimiter, "delimiter"}}};
 
 // The next line of s from pos: [begin, end) without its terminator; pos moves past the terminator.
 std::string_view next_line(std::string_view s, size_t& pos, size_t& begin) {
@@ -26,21 +28,9 @@ std::string_view next_line(std::string_view s, size_t& pos, size_t& begin) {
 
 }  // namespace
 
-const char* text_split_name(TextSplit s) {
-  switch (s) {
-    case TextSplit::None: return "none";
-    case TextSplit::BlankLine: return "blank-line";
-    case TextSplit::Delimiter: return "delimiter";
-  }
-  return "?";
-}
-
-TextSplit parse_text_split(const std::string& name) {
-  for (TextSplit s : {TextSplit::None, TextSplit::BlankLine, TextSplit::Delimiter})
-    if (name == text_split_name(s)) return s;
-  fail_input("unknown text split mode \"" + name + "\"" + did_you_mean(name, kSplitModes),
-             "use none, blank-line or delimiter");
-}
+const char* text_split_name(TextSplit s) { return enum_name(kSplitModes, s); }
+std::optional<TextSplit> parse_text_split(const std::string& name) { return enum_parse(kSplitModes, name); }
+std::vector<std::string> text_split_names() { return enum_names(kSplitModes); }
 
 void check_text_split(TextSplit mode, const std::string& delimiter) {
   if (mode == TextSplit::Delimiter && (delimiter.empty() || delimiter.find('\n') != std::string::npos))

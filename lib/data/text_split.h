@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace loratune::data {
 
@@ -15,8 +16,8 @@ enum class TextSplit {
   Delimiter,  // documents separated by a line equal to the delimiter
 };
 const char* text_split_name(TextSplit s);  // "none", "blank-line", "delimiter"
-// The inverse; another name is an input error with "did you mean".
-TextSplit parse_text_split(const std::string& name);
+std::optional<TextSplit> parse_text_split(const std::string& name);  // nullopt for another name
+std::vector<std::string> text_split_names();
 
 // Checks the delimiter of a split mode: Delimiter with a missing or multi-line delimiter is an input error.
 void check_text_split(TextSplit mode, const std::string& delimiter);

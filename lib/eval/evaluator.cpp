@@ -7,6 +7,7 @@
 #include <cmath>
 #include <optional>
 
+#include "core/enum_table.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/strings.h"
@@ -94,7 +95,13 @@ bool EvalOutcome::passed() const {
   return std::all_of(gates.begin(), gates.end(), [](const GateResult& g) { return g.passed; });
 }
 
-const char* split_name(Split s) { return s == Split::Train ? "train" : "val"; }
+namespace {
+constexpr EnumTable<Split, 2> kSplits{{{Split::Val, "val"}, {Split::Train, "train"}}};
+}  // namespace
+
+const char* split_name(Split s) { return enum_name(kSplits, s); }
+std::optional<Split> parse_split(const std::string& name) { return enum_parse(kSplits, name); }
+std::vector<std::string> split_names() { return enum_names(kSplits); }
 
 std::vector<std::string> metric_names() {
   std::vector<std::string> own = loss_metric_names();

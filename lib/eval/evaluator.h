@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,7 +17,9 @@
 namespace loratune::eval {
 
 enum class Split { Val, Train };
-const char* split_name(Split s);  // "val", "train"
+const char* split_name(Split s);                               // "val", "train"
+std::optional<Split> parse_split(const std::string& name);     // nullopt for another name
+std::vector<std::string> split_names();
 
 // What eval measures and how (the app converts its [eval] config section into these once).
 struct EvalOptions {

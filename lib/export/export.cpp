@@ -93,7 +93,7 @@ struct Source {
 Source load_source(const ExportOptions& o) {
   Source s;
   s.tok = std::make_unique<Tokenizer>(Tokenizer::from_model_dir(o.model_dir));
-  s.lm = load_model(o.model_dir, {o.device, "fp32"});
+  s.lm = load_model(o.model_dir, {o.device, ComputeDType::F32});
   check_tokenizer_matches(*s.tok, s.lm.hp, o.model_dir);
   if (!o.adapter_dir.empty()) {
     s.adapter = read_peft_adapter(o.adapter_dir);
@@ -103,7 +103,7 @@ Source load_source(const ExportOptions& o) {
   return s;
 }
 
-LoadedModel load_base(const ExportOptions& o) { return load_model(o.model_dir, {o.device, "fp32"}); }
+LoadedModel load_base(const ExportOptions& o) { return load_model(o.model_dir, {o.device, ComputeDType::F32}); }
 
 // ---- verification -------------------------------------------------------------------------------------------
 
@@ -142,7 +142,7 @@ VerifyReport compare(const torch::Tensor& reference, const torch::Tensor& got, E
 }
 
 // Puts HF-named tensors into a fresh model with these hyper-parameters (fp32 on `device`).
-CausalLM model_from_state(const ModelHParams& hp, const NamedTensors& state, const std::string& device,
+CausalLM model_from_state(const ModelHParams& hp, const NamedTensors& state, const DeviceSpec& device,
                           const std::string& where) {
   CausalLM m(hp);
   const torch::Device dev = resolve_device(device);
@@ -239,7 +239,7 @@ VerifyReport export_merged(const ExportOptions& o, Source& src, ExportDType dtyp
   write_generation_config(src.lm.hp, dir.tmp_path());
   VerifyReport v;
   if (o.verify) {
-    LoadedModel back = load_model(dir.tmp_path(), {o.device, "fp32"});
+    LoadedModel back = load_model(dir.tmp_path(), {o.device, ComputeDType::F32});
     v = compare(reference, probe_logits(back.model), dtype, "the merged checkpoint (model loader)");
   }
   throw_if_interrupted("export");  // nothing is under the output name yet
@@ -453,8 +453,8 @@ ExportResult run_export(const ExportOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   if (!o.model_dir.empty() && !is_directory(o.model_dir))
     fail_input("model directory '" + o.model_dir + "' does not exist", "pass {opt:model} DIR (an HF model directory)");
-  const ExportDType dtype = o.dtype.empty() ? (o.model_dir.empty() ? ExportDType::F32 : default_dtype(o.format, o.model_dir))
-                                            : parse_export_dtype(o.dtype);
+  const ExportDType dtype =
+      o.dtype ? *o.dtype : (o.model_dir.empty() ? ExportDType::F32 : default_dtype(o.format, o.model_dir));
   check_request(o, dtype);
   Source src = load_source(o);
   throw_if_interrupted("export");

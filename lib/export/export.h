@@ -9,8 +9,11 @@
 // interrupted export leaves nothing under the output name. Torch-free header.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "model/model_spec.h"
 
 namespace loratune::exporter {
 
@@ -37,12 +40,12 @@ struct ExportOptions {
   std::string adapter_dir;   // PEFT adapter; "" = export the model alone (merged / gguf only)
   ExportFormat format = ExportFormat::Gguf;
   std::string out;
-  // "" = the format's default: peft f32, merged the base's torch_dtype, gguf f16, gguf-lora f32.
-  std::string dtype;
+  // nullopt = the format's default: peft f32, merged the base's torch_dtype, gguf f16, gguf-lora f32.
+  std::optional<ExportDType> dtype;
   uint64_t max_shard_bytes = kDefaultMaxShardBytes;  // merged only
   bool force = false;        // replace an existing output
   bool verify = true;
-  std::string device = "cpu";  // where merging and verification run (always in fp32)
+  DeviceSpec device{DeviceSpec::Kind::Cpu, 0};  // where merging and verification run (always in fp32)
 };
 
 struct VerifyReport {

@@ -67,26 +67,6 @@ const PatternRule* find_pattern(const std::vector<PatternRule>& rules, const std
   return nullptr;
 }
 
-std::string num(double v) {
-  std::ostringstream o;
-  o << v;
-  return o.str();
-}
-
-void validate_scalars(const LoraOptions& opts) {
-  if (opts.r < 1) fail_input("LoRA rank r must be >= 1, got " + std::to_string(opts.r), "typical ranks are 4..64");
-  if (!std::isfinite(opts.alpha) || opts.alpha <= 0)
-    fail_input("LoRA alpha must be a positive number, got " + num(opts.alpha),
-               "a common choice is alpha = 2 * r");
-  if (!std::isfinite(opts.dropout) || opts.dropout < 0 || opts.dropout >= 1)
-    fail_input("LoRA dropout must be in [0, 1), got " + num(opts.dropout), "0.0 to 0.1 is typical");
-  for (const auto& [key, r] : opts.rank_pattern)
-    if (r < 1) fail_input("LoRA rank_pattern['" + key + "'] must be >= 1, got " + std::to_string(r));
-  for (const auto& [key, a] : opts.alpha_pattern)
-    if (!std::isfinite(a) || a <= 0)
-      fail_input("LoRA alpha_pattern['" + key + "'] must be a positive number, got " + num(a));
-}
-
 }  // namespace
 
 const std::vector<std::string>& lora_module_names() {
@@ -96,7 +76,8 @@ const std::vector<std::string>& lora_module_names() {
 }
 
 std::vector<LoraTarget> plan_lora(const ModelHParams& hp, const LoraOptions& opts, TargetCheck check) {
-  validate_scalars(opts);
+  // The scalars were checked where they entered (check_lora_options in lora/options.h).
+  LT_CHECK(opts.r >= 1 && opts.alpha > 0, "LoRA options reached planning unchecked");
   const auto cands = candidates(hp);
 
   // Target syntax: a list of names/paths, or exactly one of "all-linear" / "regex:<pattern>".
@@ -228,7 +209,7 @@ LoraInjection inject_lora(CausalLM& model, const LoraOptions& opts, uint64_t see
 
 LoraInjection inject_lora(CausalLM& model, const std::vector<LoraTarget>& plan, const LoraOptions& opts,
                           uint64_t seed) {
-  validate_scalars(opts);
+  LT_CHECK(opts.dropout >= 0 && opts.dropout < 1, "LoRA options reached injection unchecked");
   std::unordered_map<std::string, LinearImpl*> linears;
   for (const auto& item : model->named_modules("", /*include_self=*/false))
     if (auto* lin = dynamic_cast<LinearImpl*>(item.value().get())) linears[item.key()] = lin;

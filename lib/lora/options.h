@@ -2,7 +2,9 @@
 // Torch-free: the app converts its config into these once; lora/lora.h plans and injects from them.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,10 +15,9 @@ enum class LoraInit {
   Kaiming,   // A kaiming-uniform(a=sqrt(5)) as PEFT / nn.Linear (PEFT's init_lora_weights true)
   Gaussian,  // A ~ N(0, std = 1/r) (PEFT's init_lora_weights "gaussian")
 };
-// "kaiming" | "gaussian"; anything else is an input error "LoRA init must be 'kaiming' or 'gaussian', got
-// '<name>'" with a did-you-mean.
-LoraInit parse_lora_init(const std::string& name);
-const char* lora_init_name(LoraInit init);  // "kaiming", "gaussian"
+std::optional<LoraInit> parse_lora_init(const std::string& name);  // "kaiming" | "gaussian", else nullopt
+const char* lora_init_name(LoraInit init);                          // "kaiming", "gaussian"
+std::vector<std::string> lora_init_names();
 
 struct LoraOptions {
   int64_t r = 8;
@@ -36,5 +37,15 @@ struct LoraOptions {
   std::map<std::string, int64_t> rank_pattern;
   std::map<std::string, double> alpha_pattern;
 };
+
+// The limits of the scalar options: r >= 1, alpha a finite number > 0, dropout in [0, 1), every rank_pattern
+// value >= 1 and every alpha_pattern value > 0. Checked once where values enter: the app's config conversion
+// and the PEFT adapter_config.json reader. `name` says how that source calls a field (e.g. "config key
+// 'lora.r'", "<dir>/adapter_config.json: r"; `key` is the pattern key for the two patterns); a value outside
+// its limit is an input error "<name> must be ..., got <value>" with `hint`.
+enum class LoraField { R, Alpha, Dropout, RankPattern, AlphaPattern };
+void check_lora_options(const LoraOptions& o,
+                        const std::function<std::string(LoraField field, const std::string& key)>& name,
+                        const std::string& hint);
 
 }  // namespace loratune

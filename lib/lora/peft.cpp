@@ -113,11 +113,6 @@ PeftConfig parse_peft_config(const std::string& adapter_dir) {
   o.alpha = r.get<double>("lora_alpha", 8.0);
   o.dropout = r.get<double>("lora_dropout", 0.0);
   o.rslora = r.get<bool>("use_rslora", false);
-  if (o.r < 1) fail_input(path + ": r must be >= 1, got " + std::to_string(o.r), "fix adapter_config.json");
-  if (!(o.alpha > 0) || !std::isfinite(o.alpha))
-    fail_input(path + ": lora_alpha must be a positive number, got " + j.at("lora_alpha").dump(), "fix adapter_config.json");
-  if (!(o.dropout >= 0 && o.dropout < 1))
-    fail_input(path + ": lora_dropout must be in [0, 1), got " + j.at("lora_dropout").dump(), "fix adapter_config.json");
 
   // init_lora_weights only matters for training from scratch, except for schemes that rewrite the base weights.
   o.init = LoraInit::Kaiming;
@@ -177,16 +172,29 @@ PeftConfig parse_peft_config(const std::string& adapter_dir) {
     for (const auto& [k, v] : pat.items()) {
       if (std::string(key) == "rank_pattern") {
         const bool integral = v.is_number_integer() || (v.is_number_float() && v.get<double>() == std::floor(v.get<double>()));
-        if (!integral || v.get<double>() < 1)
+        if (!integral)
           fail_input(path + ": rank_pattern['" + k + "'] must be an integer >= 1, got " + v.dump(), "fix adapter_config.json");
         o.rank_pattern[k] = static_cast<int64_t>(v.get<double>());
       } else {
-        if (!v.is_number() || !(v.get<double>() > 0))
+        if (!v.is_number())
           fail_input(path + ": alpha_pattern['" + k + "'] must be a positive number, got " + v.dump(), "fix adapter_config.json");
         o.alpha_pattern[k] = v.get<double>();
       }
     }
   }
+  check_lora_options(
+      o,
+      [&](LoraField f, const std::string& key) {
+        switch (f) {
+          case LoraField::R: return path + ": r";
+          case LoraField::Alpha: return path + ": lora_alpha";
+          case LoraField::Dropout: return path + ": lora_dropout";
+          case LoraField::RankPattern: return path + ": rank_pattern['" + key + "']";
+          case LoraField::AlphaPattern: return path + ": alpha_pattern['" + key + "']";
+        }
+        return path;
+      },
+      "fix adapter_config.json");
   return out;
 }
 

@@ -28,43 +28,35 @@ bool cpu_has_fast_bf16() {
   return has;
 }
 
-c10::Device resolve_device(const std::string& spec) {
-  if (spec == "auto") return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
-  if (spec == "cpu") return c10::Device(c10::kCPU);
-  if (spec.rfind("cuda", 0) == 0) {
-    if (!torch::cuda::is_available())
-      fail_input("{opt:device} " + spec + ": no CUDA device is available to this build of loratune",
-                 "use {opt:device} cpu, or build against a CUDA LibTorch (see README)");
-    int index = 0;
-    if (spec.size() > 4) {
-      if (spec[4] != ':') fail_input("{opt:device} " + spec + ": expected cuda or cuda:N");
-      try {
-        index = std::stoi(spec.substr(5));
-      } catch (const std::exception&) {
-        fail_input("{opt:device} " + spec + ": expected cuda or cuda:N");
-      }
-    }
-    if (index < 0 || index >= static_cast<int>(torch::cuda::device_count()))
-      fail_input("{opt:device} " + spec + ": there are " + std::to_string(torch::cuda::device_count()) + " CUDA devices");
-    return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
+c10::Device resolve_device(const DeviceSpec& spec) {
+  switch (spec.kind) {
+    case DeviceSpec::Kind::Auto:
+      return torch::cuda::is_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+    case DeviceSpec::Kind::Cpu: return c10::Device(c10::kCPU);
+    case DeviceSpec::Kind::Cuda: break;
   }
-  fail_input("{opt:device} '" + spec + "' is not a device", "use auto, cpu, cuda or cuda:N");
+  const std::string name = device_spec_name(spec);
+  if (!torch::cuda::is_available())
+    fail_input("{opt:device} " + name + ": no CUDA device is available to this build of loratune",
+               "use {opt:device} cpu, or build against a CUDA LibTorch (see README)");
+  if (spec.index < 0 || spec.index >= static_cast<int>(torch::cuda::device_count()))
+    fail_input("{opt:device} " + name + ": there are " + std::to_string(torch::cuda::device_count()) + " CUDA devices");
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(spec.index));
 }
 
-c10::ScalarType resolve_dtype(const std::string& spec, const c10::Device& device) {
-  if (spec == "fp32") return c10::kFloat;
-  if (spec == "bf16") return c10::kBFloat16;
-  if (spec == "fp16") {
-    if (device.is_cpu())
-      fail_input("{opt:dtype} fp16 is not supported on CPU (many fp16 CPU kernels are missing or slow)",
-                 "use {opt:dtype} bf16 or fp32 on CPU");
-    return c10::kHalf;
+c10::ScalarType resolve_dtype(ComputeDType dtype, const c10::Device& device) {
+  switch (dtype) {
+    case ComputeDType::F32: return c10::kFloat;
+    case ComputeDType::BF16: return c10::kBFloat16;
+    case ComputeDType::F16:
+      if (device.is_cpu())
+        fail_input("{opt:dtype} fp16 is not supported on CPU (many fp16 CPU kernels are missing or slow)",
+                   "use {opt:dtype} bf16 or fp32 on CPU");
+      return c10::kHalf;
+    case ComputeDType::Auto: break;
   }
-  if (spec == "auto") {
-    if (device.is_cuda()) return c10::kBFloat16;
-    return cpu_has_fast_bf16() ? c10::kBFloat16 : c10::kFloat;
-  }
-  fail_input("{opt:dtype} '" + spec + "' is not a dtype", "use auto, fp32, bf16 or fp16");
+  if (device.is_cuda()) return c10::kBFloat16;
+  return cpu_has_fast_bf16() ? c10::kBFloat16 : c10::kFloat;
 }
 
 std::string dtype_label(c10::ScalarType t) {

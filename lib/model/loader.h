@@ -8,12 +8,14 @@
 
 #include "io/safetensors.h"
 #include "model/llama.h"
+#include "model/model_spec.h"
 
 namespace loratune {
 
 struct LoadOptions {
-  std::string device = "auto";  // auto | cpu | cuda[:N]
-  std::string dtype = "auto";   // auto | fp32 | bf16 | fp16
+  DeviceSpec device;
+  ComputeDType dtype = ComputeDType::Auto;
+  static LoadOptions cpu(ComputeDType dtype = ComputeDType::F32) { return {{DeviceSpec::Kind::Cpu, 0}, dtype}; }
 };
 
 struct LoadedModel {

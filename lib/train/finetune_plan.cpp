@@ -40,7 +40,7 @@ StepPlan plan_steps(const TrainOptions& t, int64_t train_rows) {
   return p;
 }
 
-std::string compute_dtype(const FinetuneRequest& req) { return req.lora ? req.model.dtype : "fp32"; }
+ComputeDType compute_dtype(const FinetuneRequest& req) { return req.lora ? req.model.dtype : ComputeDType::F32; }
 
 LoraOptions trained_lora_options(const FinetuneRequest& req) {
   if (!req.lora || req.init_adapter.empty()) return req.lora_options;
@@ -61,7 +61,8 @@ json plan_finetune(const FinetuneRequest& req, const LoraOptions& lora) {
     manifest.seq_len = req.plan_seq_len;
   }
   const auto plan = plan_steps(req.train, have_data ? manifest.train_rows : 0);
-  const std::string dtype = compute_dtype(req) == "auto" ? (cpu_has_fast_bf16() ? "bf16" : "fp32") : compute_dtype(req);
+  const ComputeDType asked = compute_dtype(req);
+  const std::string dtype = asked == ComputeDType::Auto ? (cpu_has_fast_bf16() ? "bf16" : "fp32") : compute_dtype_name(asked);
   const int64_t total = hp.num_parameters();
   const int64_t trainable = req.lora ? lora_parameter_count(hp, lora) : total;
   const double weights = static_cast<double>(total) * dtype_bytes(dtype);

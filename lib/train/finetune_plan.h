@@ -16,6 +16,6 @@ struct StepPlan {
 StepPlan plan_steps(const TrainOptions& t, int64_t train_rows);
 
 // The dtype the frozen weights are computed in: the model spec's for LoRA, fp32 for a full fine-tune.
-std::string compute_dtype(const FinetuneRequest& req);
+ComputeDType compute_dtype(const FinetuneRequest& req);
 
 }  // namespace loratune::train

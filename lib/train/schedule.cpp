@@ -3,27 +3,19 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/enum_table.h"
 #include "core/error.h"
 
 namespace loratune::train {
 namespace {
 constexpr double kPi = 3.14159265358979323846;
+constexpr EnumTable<Schedule, 3> kSchedules{
+    {{Schedule::Constant, "constant"}, {Schedule::Linear, "linear"}, {Schedule::Cosine, "cosine"}}};
 }  // namespace
 
-const char* schedule_name(Schedule s) {
-  switch (s) {
-    case Schedule::Constant: return "constant";
-    case Schedule::Linear: return "linear";
-    case Schedule::Cosine: return "cosine";
-  }
-  return "?";
-}
-
-Schedule parse_schedule(const std::string& name) {
-  for (Schedule s : {Schedule::Constant, Schedule::Linear, Schedule::Cosine})
-    if (name == schedule_name(s)) return s;
-  fail_input("unknown learning-rate schedule '" + name + "'", "use constant, linear or cosine");
-}
+const char* schedule_name(Schedule s) { return enum_name(kSchedules, s); }
+std::optional<Schedule> parse_schedule(const std::string& name) { return enum_parse(kSchedules, name); }
+std::vector<std::string> schedule_names() { return enum_names(kSchedules); }
 
 void validate_schedule(const ScheduleOptions& s) {
   if (s.warmup_steps < 0)

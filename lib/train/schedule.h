@@ -3,14 +3,16 @@
 // get_cosine_with_min_lr_schedule_with_warmup), so that runs can be compared with trainer configs.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace loratune::train {
 
 enum class Schedule { Constant, Linear, Cosine };
 const char* schedule_name(Schedule s);  // "constant", "linear", "cosine"
-// The inverse; another name is an input error ("unknown learning-rate schedule ...").
-Schedule parse_schedule(const std::string& name);
+std::optional<Schedule> parse_schedule(const std::string& name);  // nullopt for another name
+std::vector<std::string> schedule_names();
 
 struct ScheduleOptions {
   Schedule kind = Schedule::Cosine;

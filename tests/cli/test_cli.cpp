@@ -1,4 +1,5 @@
 // End-to-end tests of the real loratune binary: exit codes, messages, init -> generate.
+#include <array>
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -155,6 +156,35 @@ TEST_CASE("config: --print-config round trips, typos and wrong types exit 2", "[
     auto d = run_loratune("config --dtype bf17");
     CHECK(d.code == 2);
     CHECK_THAT(d.err, Contains("model.dtype"));
+  }
+  SECTION("enum values are checked once, by the library's name tables, naming the key and the choices") {
+    const std::vector<std::array<const char*, 3>> cases{
+        {"--set data.pack=offf", "config key 'data.pack': 'offf' is not one of auto, on, off", "did you mean 'off'"},
+        {"--set data.text_split=blankline", "config key 'data.text_split': 'blankline' is not one of none, blank-line, delimiter",
+         "did you mean 'blank-line'"},
+        {"--set train.schedule=cosin", "config key 'train.schedule': 'cosin' is not one of constant, linear, cosine",
+         "did you mean 'cosine'"},
+        {"--set lora.init=xavier", "config key 'lora.init': 'xavier' is not one of kaiming, gaussian", ""},
+        {"--set eval.split=vall", "config key 'eval.split': 'vall' is not one of val, train", "did you mean 'val'"},
+        {"--set data.format=jsonl", "is not one of auto, text, prompt_completion, alpaca, chat, tokens", ""},
+        {"--set runtime.log_level=loud", "config key 'runtime.log_level': 'loud' is not one of debug", ""},
+        {"--dtype fp8", "config key 'model.dtype': 'fp8' is not one of auto, fp32, bf16, fp16", ""},
+        {"--device gpu", "config key 'model.device': 'gpu' is not a device", ""},
+        {"--set lora.r=0", "config key 'lora.r' must be >= 1, got 0", ""},
+        {"--set lora.dropout=1", "config key 'lora.dropout' must be in [0, 1), got 1", ""},
+        {"--set lora.rank_pattern=v_proj=0", "config key 'lora.rank_pattern' entry 'v_proj' must be >= 1", ""},
+    };
+    for (const auto& [args, message, suggestion] : cases) {
+      INFO(args);
+      auto r = run_loratune(std::string("config ") + args);
+      CHECK(r.code == 2);
+      CHECK_THAT(r.err, Contains(message) && Contains(suggestion));
+    }
+    auto ok = run_loratune("config --set lora.rank_pattern=v_proj=4,o_proj=2 --set 'lora.alpha_pattern={\"v_proj\": 8.5}'");
+    REQUIRE(ok.code == 0);
+    const auto cfg2 = nlohmann::json::parse(ok.out);
+    CHECK(cfg2["lora"]["rank_pattern"] == nlohmann::json({{"o_proj", 2}, {"v_proj", 4}}));
+    CHECK(cfg2["lora"]["alpha_pattern"] == nlohmann::json({{"v_proj", 8.5}}));
   }
   SECTION("--json errors are machine readable") {
     auto r = run_loratune("config --set nope=1 --json");

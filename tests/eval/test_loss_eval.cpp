@@ -107,7 +107,7 @@ TEST_CASE("eval loss equals the cross-entropy of the reference logits", "[eval][
     SECTION(name) {
       const Golden g = golden(name);
       const int64_t T = g.ids.size(1);
-      auto lm = load_model(lt_test::fixture(std::string("models/") + name), {"cpu", "fp32"});
+      auto lm = load_model(lt_test::fixture(std::string("models/") + name), LoadOptions::cpu());
       lt_test::TempDir tmp("eval");
       // Row 0: sequence 0 with its first 3 tokens untrained (a prompt); row 1: the first 6 tokens of
       // sequence 1 (shorter: padded in the batch); row 2: both packed, with sources 1 and 2.
@@ -142,7 +142,7 @@ TEST_CASE("eval loss equals training's token_loss_sum on the same batch", "[eval
   // compute the same fp32 numbers up to summation order: 1e-5 relative.
   const Golden g = golden("qwen2");
   const int64_t T = g.ids.size(1);
-  auto lm = load_model(lt_test::fixture("models/qwen2"), {"cpu", "fp32"});
+  auto lm = load_model(lt_test::fixture("models/qwen2"), LoadOptions::cpu());
   lt_test::TempDir tmp("eval");
   const std::vector<std::vector<Piece>> rows = {{{0, T, mask_of(T, [](int64_t t) { return t % 2 == 0; }), 0}},
                                                 {{1, 5, mask_of(5, [](int64_t) { return true; }), 0}}};
@@ -161,7 +161,7 @@ TEST_CASE("eval loss equals training's token_loss_sum on the same batch", "[eval
 TEST_CASE("eval loss options and bad inputs", "[eval][loss]") {
   const Golden g = golden("llama_gqa_headdim");
   const int64_t T = g.ids.size(1);
-  auto lm = load_model(lt_test::fixture("models/llama_gqa_headdim"), {"cpu", "fp32"});
+  auto lm = load_model(lt_test::fixture("models/llama_gqa_headdim"), LoadOptions::cpu());
   lt_test::TempDir tmp("eval");
   const auto all = mask_of(T, [](int64_t) { return true; });
 

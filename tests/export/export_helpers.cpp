@@ -69,7 +69,7 @@ LoraOptions lora_options(std::vector<std::string> targets, int64_t r, double alp
 
 torch::Tensor make_adapter(const std::string& model_dir, const std::string& adapter_dir, const LoraOptions& opts,
                            uint64_t seed, double b_std) {
-  auto lm = load_model(model_dir, {"cpu", "fp32"});
+  auto lm = load_model(model_dir, LoadOptions::cpu());
   inject_lora(lm.model, opts, seed);
   {
     torch::NoGradGuard ng;

@@ -49,7 +49,7 @@ ExportOptions request(const Tuned& t, ExportFormat f, const std::string& out, co
   o.adapter_dir = t.adapter;
   o.format = f;
   o.out = out;
-  o.dtype = dtype;
+  if (!dtype.empty()) o.dtype = parse_export_dtype(dtype);
   return o;
 }
 
@@ -98,7 +98,7 @@ TEST_CASE("every format and dtype round trips and verifies", "[export]") {
       }
       // The merged f32 checkpoint loads with loratune's loader and carries what transformers needs.
       const std::string merged = tmp.file(std::string(arch) + "-merged-f32");
-      auto back = load_model(merged, {"cpu", "fp32"});
+      auto back = load_model(merged, LoadOptions::cpu());
       CHECK(export_test::max_abs_diff(export_test::logits(back.model), t.unmerged) <= 1e-5 * scale);
       for (const char* f : {"config.json", "model.safetensors", "tokenizer.model", "tokenizer_config.json",
                             "generation_config.json", "special_tokens_map.json"})
@@ -130,8 +130,8 @@ TEST_CASE("merged checkpoints shard by size and load back", "[export]") {
   CHECK(std::find(r.files.begin(), r.files.end(), "model.safetensors") == r.files.end());
   for (const auto& s : shards) CHECK(fs::file_size(tmp.file("sharded/" + s)) <= 120000 + 4096);  // + header
   auto index = json::parse(lt_test::read_file(tmp.file("sharded/model.safetensors.index.json")));
-  CHECK(index["weight_map"].size() == model_state(load_model(t.model, {"cpu", "fp32"}).model).size());
-  auto back = load_model(tmp.file("sharded"), {"cpu", "fp32"});
+  CHECK(index["weight_map"].size() == model_state(load_model(t.model, LoadOptions::cpu()).model).size());
+  auto back = load_model(tmp.file("sharded"), LoadOptions::cpu());
   CHECK(export_test::max_abs_diff(export_test::logits(back.model), t.unmerged) <= 1e-5);
   CHECK(parse_byte_size("5GB", "--max-shard-size") == 5000000000ULL);
   CHECK(parse_byte_size("500MB", "x") == 500000000ULL);
@@ -276,7 +276,7 @@ TEST_CASE("a verification that fails exits 1 and keeps nothing", "[export][error
   o.model_dir = model;
   o.format = ExportFormat::Merged;
   o.out = tmp.file("merged-f16");
-  o.dtype = "f16";
+  o.dtype = ExportDType::F16;
   try {
     run_export(o);
     FAIL("expected the verification to fail");
@@ -285,11 +285,11 @@ TEST_CASE("a verification that fails exits 1 and keeps nothing", "[export][error
     CHECK_THAT(e.message(), Contains("verification failed") && Contains("f16"));
   }
   CHECK(nothing_left(o.out));
-  o.dtype = "f32";
+  o.dtype = ExportDType::F32;
   CHECK(run_export(o).verify.max_abs_diff == 0.0);  // no adapter: the same weights
   o.verify = false;
   o.out = tmp.file("unverified-f16");
-  o.dtype = "f16";
+  o.dtype = ExportDType::F16;
   CHECK_FALSE(run_export(o).verify.ran);  // --no-verify keeps it
   CHECK(fs::exists(o.out));
 }

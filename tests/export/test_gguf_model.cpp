@@ -140,7 +140,7 @@ TEST_CASE("GGUF full models round trip per architecture and type", "[export][ggu
       export_test::make_model(dir, o);
       export_test::set_json_key(dir + "/tokenizer_config.json", "chat_template", "\"{{ messages }}\"");
       Tokenizer tok = Tokenizer::from_model_dir(dir);
-      auto lm = load_model(dir, {"cpu", "fp32"});
+      auto lm = load_model(dir, LoadOptions::cpu());
       const auto state = model_state(lm.model);
 
       for (io::GgmlType type : {io::GgmlType::F32, io::GgmlType::F16, io::GgmlType::BF16, io::GgmlType::Q8_0}) {
@@ -227,7 +227,7 @@ TEST_CASE("llama3 RoPE scaling is written as rope_freqs.weight and checked on th
                             R"({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                 "high_freq_factor": 4.0, "original_max_position_embeddings": 64})");
   Tokenizer tok = Tokenizer::from_model_dir(dir);
-  auto lm = load_model(dir, {"cpu", "fp32"});
+  auto lm = load_model(dir, LoadOptions::cpu());
   write_gguf_model(tmp.file("l3.gguf"), model_state(lm.model), lm.hp, tok, io::GgmlType::F32, "m", dir);
   auto f = io::GgufFile::open(tmp.file("l3.gguf"));
   const auto& rf = f->tensor("rope_freqs.weight");
@@ -256,7 +256,7 @@ TEST_CASE("GGUF export refuses what llama.cpp cannot load", "[export][gguf]") {
     init_model(o);
     Tokenizer tok = Tokenizer::from_model_dir(tmp.file("m"));
     REQUIRE_FALSE(tok.has_byte_fallback());
-    auto lm = load_model(tmp.file("m"), {"cpu", "fp32"});
+    auto lm = load_model(tmp.file("m"), LoadOptions::cpu());
     CHECK_THAT(input_error([&] {
                  write_gguf_model(tmp.file("x.gguf"), model_state(lm.model), lm.hp, tok, io::GgmlType::F32, "m",
                                   tmp.file("m"));

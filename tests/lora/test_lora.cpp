@@ -27,8 +27,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-CausalLM load(const std::string& name, const std::string& dtype = "fp32") {
-  return load_model(lt_test::fixture("models/" + name), {"cpu", dtype}).model;
+CausalLM load(const std::string& name, ComputeDType dtype = ComputeDType::F32) {
+  return load_model(lt_test::fixture("models/" + name), LoadOptions::cpu(dtype)).model;
 }
 
 torch::Tensor token_ids() {  // [2, 6]; every fixture's vocabulary has >= 96 tokens
@@ -101,7 +101,7 @@ TEST_CASE("LoRA at init leaves the outputs unchanged", "[lora]") {
         auto m = load(name);
         auto before = logits(m);
         auto o = options({"all-linear"});
-        o.init = parse_lora_init(init);
+        o.init = *parse_lora_init(init);
         inject_lora(m, o, 7);
         for (const auto& ref : lora_modules(m)) {
           CHECK(ref.adapter->B().abs().max().item<float>() == 0.0f);
@@ -152,7 +152,7 @@ TEST_CASE("LoRA forward equals the hand computation base + scaling B A x", "[lor
     for (const auto& t : plan_lora(m->hparams(), o)) CHECK(t.scaling == Approx(4.0));
   }
   SECTION("bf16 base weights: fp32 adapter math, output in the base dtype") {
-    auto m = load("qwen3", "bf16");
+    auto m = load("qwen3", ComputeDType::BF16);
     inject_lora(m, options({"q_proj"}, 4, 8.0), 1);
     randomize_adapters(m, 11);
     auto refs = lora_modules(m);
@@ -284,13 +284,23 @@ TEST_CASE("LoRA target selection by names or all-linear or regex and by layer", 
     o.layers = {2};
     CHECK_THAT(input_error([&] { inject_lora(m, o, 1); }),
                Contains("layer index 2 is out of range") && Contains("2 decoder layers"));
-    CHECK_THAT(input_error([&] { inject_lora(m, options({"q_proj"}, 0), 1); }), Contains("r must be >= 1"));
+    // The scalars are checked where they enter (the app's config conversion, the PEFT reader), by one rule.
+    auto field = [](LoraField f, const std::string& key) {
+      return std::string(f == LoraField::R ? "r" : f == LoraField::Dropout ? "dropout" : "other") + key;
+    };
+    CHECK_THAT(input_error([&] { check_lora_options(options({"q_proj"}, 0), field, "hint"); }),
+               Contains("r must be >= 1, got 0"));
     o = options({"q_proj"});
     o.dropout = 1.0;
-    CHECK_THAT(input_error([&] { inject_lora(m, o, 1); }), Contains("dropout must be in [0, 1)"));
-    // init is an enum now: the string check lives in parse_lora_init (the app's config conversion).
-    CHECK_THAT(input_error([&] { parse_lora_init("xavier"); }), Contains("init must be 'kaiming' or 'gaussian'"));
+    CHECK_THAT(input_error([&] { check_lora_options(o, field, "hint"); }), Contains("dropout must be in [0, 1), got 1"));
+    o = options({"q_proj"});
+    o.rank_pattern = {{"v_proj", 0}};
+    CHECK_THAT(input_error([&] { check_lora_options(o, field, "hint"); }), Contains("otherv_proj must be >= 1"));
+    CHECK_NOTHROW(check_lora_options(options({"q_proj"}), field, "hint"));
+    // init is an enum: the name table lives with it (the app refuses other names).
+    CHECK_FALSE(parse_lora_init("xavier").has_value());
     CHECK(parse_lora_init("gaussian") == LoraInit::Gaussian);
+    CHECK(lora_init_names() == std::vector<std::string>{"kaiming", "gaussian"});
     CHECK(std::string(lora_init_name(LoraInit::Kaiming)) == "kaiming");
     o = options({"q_proj"});
     o.rank_pattern = {{"(v_proj", 2}};
@@ -310,7 +320,7 @@ TEST_CASE("LoRA init is deterministic per seed and follows PEFT's distributions"
   auto a_of = [](uint64_t seed, const std::string& init) {
     auto m = load("qwen3");
     auto o = options({"all-linear"}, 4);
-    o.init = parse_lora_init(init);
+    o.init = *parse_lora_init(init);
     inject_lora(m, o, seed);
     std::vector<torch::Tensor> as;
     for (const auto& ref : lora_modules(m)) as.push_back(ref.adapter->A().flatten());
@@ -655,7 +665,7 @@ TEST_CASE("LoRA on a CUDA model matches the CPU model", "[lora][cuda]") {
   }
   torch::NoGradGuard ng;
   auto cpu = load("qwen3");
-  auto gpu = load_model(lt_test::fixture("models/qwen3"), {"cuda", "fp32"}).model;
+  auto gpu = load_model(lt_test::fixture("models/qwen3"), {{DeviceSpec::Kind::Cuda, 0}, ComputeDType::F32}).model;
   const auto o = options({"all-linear"}, 4, 8.0);
   inject_lora(cpu, o, 21);
   inject_lora(gpu, o, 21);

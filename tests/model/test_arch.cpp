@@ -27,7 +27,7 @@ const std::pair<const char*, Arch> kFixtures[] = {
 TEST_CASE("every HF tensor maps to a GGUF name and back", "[model][arch]") {
   for (const auto& [name, arch] : kFixtures) {
     SECTION(name) {
-      auto lm = load_model(lt_test::fixture(std::string("models/") + name), {"cpu", "fp32"});
+      auto lm = load_model(lt_test::fixture(std::string("models/") + name), LoadOptions::cpu());
       REQUIRE(lm.hp.arch == arch);
       std::set<std::string> gguf_names;
       for (const auto& [hf, t] : model_state(lm.model)) {
@@ -173,7 +173,7 @@ TEST_CASE("the architecture entries", "[model][arch]") {
 TEST_CASE("the table's modules are the model's modules", "[model][arch]") {
   for (const auto& [name, arch] : kFixtures) {
     SECTION(name) {
-      auto lm = load_model(lt_test::fixture(std::string("models/") + name), {"cpu", "fp32"});
+      auto lm = load_model(lt_test::fixture(std::string("models/") + name), LoadOptions::cpu());
       // Every parameter of layer 0, in order, is a table module's weight/bias with the table's shape.
       std::vector<std::string> want;
       for (const auto& m : arch_info(arch).layer_modules) {

@@ -29,7 +29,7 @@ std::string edited_copy(const lt_test::TempDir& tmp, const std::string& fixture,
 
 std::string load_error(const std::string& dir) {
   try {
-    load_model(dir, {"cpu", "fp32"});
+    load_model(dir, LoadOptions::cpu());
   } catch (const Error& e) {
     CHECK(e.kind() == ExitCode::Usage);
     return e.message();
@@ -57,7 +57,7 @@ TEST_CASE("loader validates tensor names and shapes against config.json", "[mode
   SECTION("rotary inv_freq buffers of old checkpoints are ignored") {
     auto dir = edited_copy(tmp, "llama_gqa_headdim",
                            [](auto& t) { t["model.layers.0.self_attn.rotary_emb.inv_freq"] = torch::ones({8}); });
-    CHECK_NOTHROW(load_model(dir, {"cpu", "fp32"}));
+    CHECK_NOTHROW(load_model(dir, LoadOptions::cpu()));
   }
   SECTION("missing directory and missing weights") {
     CHECK_THAT(load_error(tmp.file("nope")), Contains("nope"));
@@ -69,7 +69,7 @@ TEST_CASE("loader validates tensor names and shapes against config.json", "[mode
 }
 
 TEST_CASE("fp32 weights on CPU are zero-copy views of the mapped file and stay frozen", "[model][loader]") {
-  auto lm = load_model(lt_test::fixture("models/qwen3"), {"cpu", "fp32"});
+  auto lm = load_model(lt_test::fixture("models/qwen3"), LoadOptions::cpu());
   auto ckpt = io::Checkpoint::open(lt_test::fixture("models/qwen3"));
   const auto& view = ckpt.at("model.layers.0.self_attn.q_proj.weight");
   auto w = lm.model->model->layer_list[0]->self_attn->q_proj->weight;
@@ -78,7 +78,7 @@ TEST_CASE("fp32 weights on CPU are zero-copy views of the mapped file and stay f
   // Same bytes; the mapping of this second open is a different address, so compare contents.
   CHECK(std::memcmp(w.data_ptr(), view.data, view.nbytes) == 0);
   // bf16 load converts.
-  auto lb = load_model(lt_test::fixture("models/qwen3"), {"cpu", "bf16"});
+  auto lb = load_model(lt_test::fixture("models/qwen3"), LoadOptions::cpu(ComputeDType::BF16));
   CHECK(lb.model->model->layer_list[0]->self_attn->q_proj->weight.scalar_type() == torch::kBFloat16);
 }
 
@@ -87,7 +87,7 @@ TEST_CASE("in-place writes to loaded weights never reach the checkpoint file", "
   auto dir = edited_copy(tmp, "llama_tied_linear", [](auto&) {});
   auto before = lt_test::read_file(dir + "/model.safetensors");
   {
-    auto lm = load_model(dir, {"cpu", "fp32"});
+    auto lm = load_model(dir, LoadOptions::cpu());
     torch::NoGradGuard ng;
     lm.model->model->norm->weight.fill_(123.0f);
     CHECK(lm.model->model->norm->weight[0].item<float>() == 123.0f);

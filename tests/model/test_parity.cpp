@@ -39,7 +39,7 @@ TEST_CASE("fp32 logits match the PyTorch reference within 1e-4", "[model][parity
   for (const char* name : kFixtures) {
     SECTION(name) {
       auto g = golden(name);
-      auto lm = load_model(lt_test::fixture(std::string("models/") + name), {"cpu", "fp32"});
+      auto lm = load_model(lt_test::fixture(std::string("models/") + name), LoadOptions::cpu());
       auto logits = lm.model->forward(g.ids);
       REQUIRE(logits.sizes() == g.logits.sizes());
       double d = max_abs_diff(logits, g.logits);
@@ -56,7 +56,7 @@ TEST_CASE("bf16 logits stay close to the reference", "[model][parity]") {
   for (const char* name : kFixtures) {
     SECTION(name) {
       auto g = golden(name);
-      auto lm = load_model(lt_test::fixture(std::string("models/") + name), {"cpu", "bf16"});
+      auto lm = load_model(lt_test::fixture(std::string("models/") + name), LoadOptions::cpu(ComputeDType::BF16));
       REQUIRE(lm.dtype == torch::kBFloat16);
       auto logits = lm.model->forward(g.ids);
       REQUIRE(logits.scalar_type() == torch::kBFloat16);
@@ -73,7 +73,7 @@ TEST_CASE("KV-cached decoding gives the same logits as a full forward", "[model]
   for (const char* name : kFixtures) {
     SECTION(name) {
       auto g = golden(name);
-      auto lm = load_model(lt_test::fixture(std::string("models/") + name), {"cpu", "fp32"});
+      auto lm = load_model(lt_test::fixture(std::string("models/") + name), LoadOptions::cpu());
       auto ids = g.ids;  // [2, T]
       const int64_t T = ids.size(1);
       auto full = lm.model->forward(ids);  // [2, T, V]
@@ -99,7 +99,7 @@ TEST_CASE("KV-cached decoding gives the same logits as a full forward", "[model]
 TEST_CASE("explicit position ids and masks reproduce the default causal forward", "[model]") {
   torch::NoGradGuard ng;
   auto g = golden("llama_gqa_headdim");
-  auto lm = load_model(lt_test::fixture("models/llama_gqa_headdim"), {"cpu", "fp32"});
+  auto lm = load_model(lt_test::fixture("models/llama_gqa_headdim"), LoadOptions::cpu());
   const int64_t T = g.ids.size(1);
   ForwardOptions fo;
   fo.position_ids = torch::arange(T).unsqueeze(0).expand({2, T});

@@ -124,7 +124,7 @@ TEST_CASE("a packed row gives each sample the logits it has alone", "[train][bat
   // (logits are O(1); observed differences are ~1e-6).
   for (const char* fixture : {"llama_gqa_headdim", "mistral_sliding"}) {
     INFO(fixture);
-    auto lm = load_model(lt_test::fixture(std::string("models/") + fixture), {"cpu", "fp32"});
+    auto lm = load_model(lt_test::fixture(std::string("models/") + fixture), LoadOptions::cpu());
     torch::NoGradGuard no_grad;
     const std::vector<std::vector<int32_t>> samples = {{3, 17, 25, 9, 4, 40, 2}, {8, 21, 33, 5, 11}, {7, 19, 6}};
     auto cat = [](std::vector<int32_t> a, const std::vector<int32_t>& b) {

@@ -14,7 +14,7 @@ using namespace loratune;
 
 namespace {
 std::vector<torch::Tensor> lora_grads(bool checkpoint, double dropout) {
-  auto lm = load_model(lt_test::fixture("models/llama_gqa_headdim"), {"cpu", "fp32"});
+  auto lm = load_model(lt_test::fixture("models/llama_gqa_headdim"), LoadOptions::cpu());
   LoraOptions o;
   o.targets = {"all-linear"};
   o.dropout = dropout;

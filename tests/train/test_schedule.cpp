@@ -13,7 +13,7 @@ using namespace loratune::train;
 namespace {
 ScheduleOptions sched(const std::string& kind, int64_t warmup, double min_ratio = 0.0) {
   ScheduleOptions s;
-  s.kind = parse_schedule(kind);
+  s.kind = *parse_schedule(kind);
   s.warmup_steps = warmup;
   s.min_lr_ratio = min_ratio;
   return s;
@@ -78,15 +78,10 @@ TEST_CASE("schedule options are validated", "[train][schedule]") {
     }
     return ExitCode::Ok;
   };
-  CHECK(kind_of([] { lr_at(sched("cosin", 0), 1e-4, 0, 10); }) == ExitCode::Usage);
+  CHECK_FALSE(parse_schedule("cosin").has_value());  // the app refuses unknown names (tests/cli)
+  CHECK(schedule_names() == std::vector<std::string>{"constant", "linear", "cosine"});
   CHECK(kind_of([] { lr_at(sched("cosine", -1), 1e-4, 0, 10); }) == ExitCode::Usage);
   CHECK(kind_of([] { lr_at(sched("cosine", 0, 1.5), 1e-4, 0, 10); }) == ExitCode::Usage);
   CHECK(kind_of([] { lr_at(sched("cosine", 0), 1e-4, 0, 0); }) == ExitCode::Usage);
   CHECK(kind_of([] { validate_schedule(sched("linear", 3, 0.2)); }) == ExitCode::Ok);
-  try {
-    validate_schedule(sched("cosin", 0));
-  } catch (const Error& e) {
-    CHECK(e.message() == "unknown learning-rate schedule 'cosin'");
-    CHECK(e.hint() == "use constant, linear or cosine");
-  }
 }
