@@ -1,0 +1,214 @@
+#include "tokenizer/hf_bpe.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "core/error.h"
+#include "tokenizer/hf_unicode.h"
+
+namespace loratune::hf {
+
+Bpe Bpe::parse(const JsonAt& m) {
+  Bpe b;
+  if (m.has("dropout")) {
+    const double d = m["dropout"].number();
+    if (d != 0.0) m["dropout"].unsupported("BPE dropout " + m["dropout"].raw().dump() + " (only null or 0)");
+  }
+  const JsonAt vocab = m["vocab"];
+  if (!vocab.raw().is_object()) vocab.fail("expected an object {token: id}, got " + std::string(vocab.raw().type_name()));
+  b.vocab_.reserve(vocab.raw().size() * 2);
+  int max_id = -1;
+  for (auto it = vocab.raw().begin(); it != vocab.raw().end(); ++it) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > 0x7FFFFFFF)
+      vocab.fail("token '" + it.key() + "' needs a non-negative integer id, got " + it->dump());
+    const int id = static_cast<int>(it->get<int64_t>());
+    b.vocab_[it.key()] = id;
+    max_id = std::max(max_id, id);
+  }
+  b.vocab_r_.assign(static_cast<size_t>(max_id + 1), std::string());
+  b.has_id_.assign(static_cast<size_t>(max_id + 1), 0);
+  for (const auto& [tok, id] : b.vocab_) {
+    b.vocab_r_[static_cast<size_t>(id)] = tok;
+    b.has_id_[static_cast<size_t>(id)] = 1;
+  }
+
+  if (m.has("unk_token")) {
+    b.has_unk_ = true;
+    b.unk_token_ = m["unk_token"].str();
+    b.unk_id_ = b.token_to_id(b.unk_token_);
+  }
+  if (m.has("continuing_subword_prefix")) {
+    b.has_prefix_ = true;
+    b.prefix_ = m["continuing_subword_prefix"].str();
+  }
+  if (m.has("end_of_word_suffix")) {
+    b.has_suffix_ = true;
+    b.suffix_ = m["end_of_word_suffix"].str();
+  }
+  b.fuse_unk_ = m.get_bool("fuse_unk", false);
+  b.byte_fallback_ = m.get_bool("byte_fallback", false);
+  b.ignore_merges_ = m.get_bool("ignore_merges", false);
+  for (int i = 0; i < 256; ++i) {
+    char name[8];
+    std::snprintf(name, sizeof name, "<0x%02X>", i);
+    b.byte_ids_[i] = b.token_to_id(name);
+  }
+
+  const JsonAt merges = m["merges"];
+  const size_t n = merges.size();
+  b.merges_.reserve(n * 2);
+  uint32_t rank = 0;
+  const size_t prefix_len = b.prefix_.size();
+  for (size_t i = 0; i < n; ++i) {
+    const JsonAt e = merges.at(i);
+    std::string left, right;
+    if (e.raw().is_string()) {
+      const std::string& line = e.raw().get_ref<const std::string&>();
+      if (line.rfind("#version", 0) == 0) continue;  // a merges.txt header kept in the list
+      const size_t sp = line.find(' ');
+      if (sp == std::string::npos || line.find(' ', sp + 1) != std::string::npos)
+        e.fail("merge \"" + line + "\" must be two tokens separated by one space");
+      left = line.substr(0, sp);
+      right = line.substr(sp + 1);
+    } else if (e.raw().is_array() && e.raw().size() == 2 && e.raw()[0].is_string() && e.raw()[1].is_string()) {
+      left = e.raw()[0].get<std::string>();
+      right = e.raw()[1].get<std::string>();
+    } else {
+      e.fail("a merge must be \"a b\" or [\"a\", \"b\"], got " + e.raw().dump());
+    }
+    const int a = b.token_to_id(left), c = b.token_to_id(right);
+    const auto missing = [&](const std::string& tok) {
+      e.fail("merge " + std::to_string(i) + " (\"" + left + "\", \"" + right + "\") names \"" + tok +
+                 "\", which is not in model.vocab",
+             "the vocabulary and the merges do not belong together: fetch the tokenizer.json again");
+    };
+    if (a < 0) missing(left);
+    if (c < 0) missing(right);
+    if (right.size() < prefix_len) missing(right);
+    const int merged = b.token_to_id(left + right.substr(prefix_len));
+    if (merged < 0) missing(left + right.substr(prefix_len));
+    b.merges_[key(a, c)] = MergeTarget{rank, merged};
+    ++rank;
+  }
+  return b;
+}
+
+int Bpe::token_to_id(const std::string& token) const {
+  auto it = vocab_.find(token);
+  return it == vocab_.end() ? -1 : it->second;
+}
+
+const std::string* Bpe::id_to_token(int id) const {
+  if (id < 0 || static_cast<size_t>(id) >= vocab_r_.size() || !has_id_[static_cast<size_t>(id)]) return nullptr;
+  return &vocab_r_[static_cast<size_t>(id)];
+}
+
+void Bpe::tokenize(const std::string& w, std::vector<int>& out) const {
+  if (w.empty()) return;
+  if (ignore_merges_) {
+    const int id = token_to_id(w);
+    if (id >= 0) {
+      out.push_back(id);
+      return;
+    }
+  }
+  thread_local std::vector<int> ids;
+  thread_local std::string s;
+  ids.clear();
+  int unk = -1;  // a pending unknown token (fused when fuse_unk)
+  size_t i = 0;
+  while (i < w.size()) {
+    const size_t start = i;
+    i += std::min(utf8_seq_len(static_cast<unsigned char>(w[i])), w.size() - i);
+    const bool first = start == 0, last = i == w.size();
+    s.clear();
+    if (!first && has_prefix_) s += prefix_;
+    s.append(w, start, i - start);
+    if (last && has_suffix_) s += suffix_;
+    const int id = token_to_id(s);
+    if (id >= 0) {
+      if (unk >= 0) {
+        ids.push_back(unk);
+        unk = -1;
+      }
+      ids.push_back(id);
+      continue;
+    }
+    if (byte_fallback_) {
+      bool all = true;
+      for (unsigned char c : s) all = all && byte_ids_[c] >= 0;
+      if (all) {
+        for (unsigned char c : s) ids.push_back(byte_ids_[c]);
+        continue;
+      }
+    }
+    if (has_unk_) {
+      if (unk_id_ < 0)
+        fail_input("tokenizer.json: model.unk_token \"" + unk_token_ + "\" is not in model.vocab",
+                   "fix the tokenizer.json (its unknown token must be in the vocabulary)");
+      if (unk >= 0 && !fuse_unk_) ids.push_back(unk);
+      unk = unk_id_;
+    }
+  }
+  if (unk >= 0) ids.push_back(unk);
+  merge(ids);
+  out.insert(out.end(), ids.begin(), ids.end());
+}
+
+void Bpe::merge(std::vector<int>& ids) const {
+  const int n = static_cast<int>(ids.size());
+  if (n < 2 || merges_.empty()) return;
+  struct Sym {
+    int id, prev, next;
+    bool alive;
+  };
+  struct Cand {
+    uint32_t rank;
+    int pos, id;
+    bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
+  };
+  thread_local std::vector<Sym> sym;
+  thread_local std::vector<Cand> heap;
+  sym.resize(static_cast<size_t>(n));
+  heap.clear();
+  for (int k = 0; k < n; ++k) sym[static_cast<size_t>(k)] = Sym{ids[static_cast<size_t>(k)], k - 1, k + 1 < n ? k + 1 : -1, true};
+  const auto cmp = [](const Cand& a, const Cand& b) { return a > b; };
+  for (int k = 0; k + 1 < n; ++k) {
+    auto it = merges_.find(key(ids[static_cast<size_t>(k)], ids[static_cast<size_t>(k + 1)]));
+    if (it != merges_.end()) heap.push_back(Cand{it->second.rank, k, it->second.id});
+  }
+  std::make_heap(heap.begin(), heap.end(), cmp);
+  while (!heap.empty()) {
+    std::pop_heap(heap.begin(), heap.end(), cmp);
+    const Cand top = heap.back();
+    heap.pop_back();
+    Sym& cur = sym[static_cast<size_t>(top.pos)];
+    if (!cur.alive || cur.next < 0) continue;
+    const Sym right = sym[static_cast<size_t>(cur.next)];
+    // A stale entry: the pair at this position changed since it was queued.
+    auto it = merges_.find(key(cur.id, right.id));
+    if (it == merges_.end() || it->second.id != top.id) continue;
+    cur.id = top.id;
+    sym[static_cast<size_t>(cur.next)].alive = false;
+    cur.next = right.next;
+    if (right.next >= 0) sym[static_cast<size_t>(right.next)].prev = top.pos;
+    if (cur.prev >= 0) {
+      auto p = merges_.find(key(sym[static_cast<size_t>(cur.prev)].id, cur.id));
+      if (p != merges_.end()) {
+        heap.push_back(Cand{p->second.rank, cur.prev, p->second.id});
+        std::push_heap(heap.begin(), heap.end(), cmp);
+      }
+    }
+    if (cur.next >= 0) {
+      auto q = merges_.find(key(cur.id, sym[static_cast<size_t>(cur.next)].id));
+      if (q != merges_.end()) {
+        heap.push_back(Cand{q->second.rank, top.pos, q->second.id});
+        std::push_heap(heap.begin(), heap.end(), cmp);
+      }
+    }
+  }
+  ids.clear();
+  for (int k = 0; k >= 0; k = sym[static_cast<size_t>(k)].next) ids.push_back(sym[static_cast<size_t>(k)].id);
+}
+
+}  // namespace loratune::hf
