@@ -54,8 +54,13 @@ AddedVocab AddedVocab::parse(const JsonAt& list, const Bpe& model, const Normali
   std::vector<std::pair<std::string, int>> raw, norm;
   for (const auto& [id, t] : v.by_id_) {
     v.sorted_.push_back(t);
-    if (t.normalized) norm.emplace_back(normalizer.empty() ? t.content : normalizer.apply(t.content), id);
-    else raw.emplace_back(t.content, id);
+    if (t.normalized) {
+      const std::string form = normalizer.empty() ? t.content : normalizer.apply(t.content);
+      if (form != t.content) v.normalized_form_[id] = form;
+      norm.emplace_back(form, id);
+    } else {
+      raw.emplace_back(t.content, id);
+    }
   }
   std::sort(v.sorted_.begin(), v.sorted_.end(), [](const HfAddedToken& a, const HfAddedToken& b) { return a.id < b.id; });
   build(v.raw_, raw);
@@ -81,6 +86,13 @@ int AddedVocab::token_to_id(const std::string& content) const {
 const HfAddedToken* AddedVocab::by_id(int id) const {
   auto it = by_id_.find(id);
   return it == by_id_.end() ? nullptr : &it->second;
+}
+
+const std::string* AddedVocab::decode_form(int id) const {
+  auto f = normalized_form_.find(id);
+  if (f != normalized_form_.end()) return &f->second;
+  auto it = by_id_.find(id);
+  return it == by_id_.end() ? nullptr : &it->second.content;
 }
 
 int AddedVocab::max_id() const { return sorted_.empty() ? -1 : sorted_.back().id; }

@@ -3,7 +3,7 @@
 // id after the model's vocabulary size. Matching is leftmost-longest; single_word drops a match touching
 // a word character (Rust regex \w); lstrip / rstrip take in the neighbouring White_Space. Tokens with
 // normalized=false are matched on the raw text, normalized=true ones on each normalized piece (their
-// content normalized the same way).
+// content normalized the same way; decode() uses that normalized form).
 #pragma once
 #include <string>
 #include <unordered_map>
@@ -33,6 +33,9 @@ class AddedVocab {
   const std::vector<HfAddedToken>& tokens() const { return sorted_; }  // ascending id
   int token_to_id(const std::string& content) const;                    // -1 if absent
   const HfAddedToken* by_id(int id) const;
+  // The string decode() hands to the decoder: a normalized token's normalized form (tokenizers'
+  // simple_id_to_token), else its content; nullptr when `id` is not an added token.
+  const std::string* decode_form(int id) const;
   bool is_special_content(const std::string& content) const { return specials_.count(content) > 0; }
   int max_id() const;
 
@@ -48,6 +51,7 @@ class AddedVocab {
   std::unordered_map<std::string, int> content_to_id_;
   std::unordered_map<int, HfAddedToken> by_id_;
   std::unordered_map<std::string, char> specials_;
+  std::unordered_map<int, std::string> normalized_form_;  // only where it differs from the content
   std::vector<HfAddedToken> sorted_;
   Matcher raw_, norm_;
 };

@@ -2,6 +2,7 @@
 #include "tokenizer/hf_regex.h"
 
 #include <pcre2.h>
+#include <cctype>
 #include <stdexcept>
 
 #include "tokenizer/hf_unicode.h"
@@ -109,7 +110,14 @@ Regex Regex::onig(const std::string& pattern) {
 
 Regex Regex::literal(const std::string& text) {
   Regex r;
-  r.code_.reset(compile(text, PCRE2_LITERAL));
+  // Escaped by hand: PCRE2_LITERAL does not combine with PCRE2_UCP.
+  std::string p;
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x80 && !std::isalnum(u)) p += '\\';
+    p += c;
+  }
+  r.code_.reset(compile(p, 0));
   return r;
 }
 

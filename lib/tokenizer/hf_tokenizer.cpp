@@ -141,8 +141,8 @@ std::string HfTokenizer::decode(const std::vector<int>& ids, bool skip_special_t
   std::vector<std::string> toks;
   toks.reserve(ids.size());
   for (int id : ids) {
-    const HfAddedToken* t = impl_->added.by_id(id);
-    const std::string* s = t ? &t->content : impl_->bpe.id_to_token(id);
+    const std::string* s = impl_->added.decode_form(id);
+    if (!s) s = impl_->bpe.id_to_token(id);
     if (!s) continue;
     if (skip_special_tokens && impl_->added.is_special_content(*s)) continue;
     toks.push_back(*s);
