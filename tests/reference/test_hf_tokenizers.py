@@ -117,13 +117,16 @@ def load_corpus(args, tokenizer_paths):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--hftok-tool", required=True, help="the loratune-hftok binary")
+    p.add_argument("--hftok-tool", help="the loratune-hftok binary (required unless --write-corpus)")
     p.add_argument("--corpus", help="a JSONL file of {\"text\": ...} lines")
     p.add_argument("--lines", type=int, default=0, help="use at most this many corpus lines")
     p.add_argument("--only", help="only the tokenizer family of this name")
     p.add_argument("--builtin", action="store_true", help="the built-in corpus even when the generator exists")
+    p.add_argument("--write-corpus", help="only write the corpus to this JSONL file (for scripts/bench-tokenize.sh)")
     args, _ignored = p.parse_known_args()
 
+    if not args.hftok_tool and not args.write_corpus:
+        p.error("--hftok-tool is required")
     paths = find_tokenizers()
     if args.only:
         paths = [x for x in paths if family(x) == args.only]
@@ -132,11 +135,13 @@ def main():
         return 1
     texts = load_corpus(args, paths)
     tmp = tempfile.mkdtemp(prefix="lt-hftok-")
-    corpus = os.path.join(tmp, "corpus.jsonl")
+    corpus = args.write_corpus or os.path.join(tmp, "corpus.jsonl")
     with open(corpus, "w", encoding="utf-8") as fh:
         for t in texts:
             fh.write(json.dumps({"text": t}, ensure_ascii=False) + "\n")
     print(f"corpus: {len(texts)} lines, {sum(len(t.encode()) for t in texts)} bytes")
+    if args.write_corpus:
+        return 0
 
     failed = 0
     for path in paths:
