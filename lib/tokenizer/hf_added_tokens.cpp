@@ -69,13 +69,51 @@ AddedVocab AddedVocab::parse(const JsonAt& list, const Bpe& model, const Normali
 }
 
 void AddedVocab::build(Matcher& m, const std::vector<std::pair<std::string, int>>& pats) {
-  for (const auto& p : pats) {
-    if (p.first.empty()) continue;
-    m.by_byte[static_cast<unsigned char>(p.first[0])].push_back(p);
+  for (const auto& [pat, id] : pats) {
+    if (pat.empty()) continue;
     m.empty = false;
+    int& r = m.root[static_cast<unsigned char>(pat[0])];
+    if (r < 0) {
+      r = static_cast<int>(m.nodes.size());
+      m.nodes.emplace_back();
+    }
+    int node = r;
+    for (size_t k = 1; k < pat.size(); ++k) {
+      const auto c = static_cast<unsigned char>(pat[k]);
+      auto& kids = m.nodes[static_cast<size_t>(node)].kids;
+      auto it = std::lower_bound(kids.begin(), kids.end(), std::make_pair(c, -1));
+      if (it != kids.end() && it->first == c) {
+        node = it->second;
+      } else {
+        const int fresh = static_cast<int>(m.nodes.size());
+        kids.insert(it, {c, fresh});
+        m.nodes.emplace_back();  // may reallocate: `kids` is not used after this
+        node = fresh;
+      }
+    }
+    // Two tokens with the same text (after normalization): the first one listed keeps it.
+    if (m.nodes[static_cast<size_t>(node)].id < 0) m.nodes[static_cast<size_t>(node)].id = id;
   }
-  for (auto& l : m.by_byte)
-    std::stable_sort(l.begin(), l.end(), [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+}
+
+size_t AddedVocab::Matcher::longest(const std::string& s, size_t p, int& id) const {
+  int node = root[static_cast<unsigned char>(s[p])];
+  size_t best = 0;
+  size_t k = p + 1;
+  while (node >= 0) {
+    const Node& n = nodes[static_cast<size_t>(node)];
+    if (n.id >= 0) {
+      best = k - p;
+      id = n.id;
+    }
+    if (k >= s.size() || n.kids.empty()) break;
+    const auto c = static_cast<unsigned char>(s[k]);
+    auto it = std::lower_bound(n.kids.begin(), n.kids.end(), std::make_pair(c, -1));
+    if (it == n.kids.end() || it->first != c) break;
+    node = it->second;
+    ++k;
+  }
+  return best;
 }
 
 int AddedVocab::token_to_id(const std::string& content) const {
@@ -111,21 +149,15 @@ void AddedVocab::find(const std::string& s, const Matcher& m, std::vector<Split>
   size_t p = 0;
   const size_t n = s.size();
   while (p < n) {
-    const auto& cands = m.by_byte[static_cast<unsigned char>(s[p])];
-    const std::pair<std::string, int>* hit = nullptr;
-    for (const auto& c : cands) {
-      if (c.first.size() <= n - p && s.compare(p, c.first.size(), c.first) == 0) {
-        hit = &c;
-        break;
-      }
-    }
-    if (!hit) {
+    int hit_id = -1;
+    const size_t len = m.longest(s, p, hit_id);
+    if (len == 0) {
       ++p;
       continue;
     }
-    size_t start = p, stop = p + hit->first.size();
+    size_t start = p, stop = p + len;
     p = stop;  // non-overlapping: the search goes on after this match whatever happens to it
-    const HfAddedToken& t = by_id_.at(hit->second);
+    const HfAddedToken& t = by_id_.at(hit_id);
     if (t.single_word) {
       const bool start_space = start == 0 || !is_word_char(last_char(s, start));
       size_t k = stop;

@@ -5,6 +5,8 @@
 // normalized=false are matched on the raw text, normalized=true ones on each normalized piece (their
 // content normalized the same way; decode() uses that normalized form).
 #pragma once
+#include <algorithm>
+#include <iterator>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -40,10 +42,18 @@ class AddedVocab {
   int max_id() const;
 
  private:
-  // Leftmost-longest matcher: candidates by first byte, longest first.
+  // Leftmost-longest matcher: a byte trie (the root indexed by byte, deeper nodes with sorted children).
   struct Matcher {
-    std::vector<std::pair<std::string, int>> by_byte[256];
+    struct Node {
+      std::vector<std::pair<unsigned char, int>> kids;  // sorted by byte
+      int id = -1;                                      // the token ending here
+    };
+    int root[256];
+    std::vector<Node> nodes;
     bool empty = true;
+    Matcher() { std::fill(std::begin(root), std::end(root), -1); }
+    // Length of the longest token starting at s[p], 0 when none; its id in `id`.
+    size_t longest(const std::string& s, size_t p, int& id) const;
   };
   void find(const std::string& s, const Matcher& m, std::vector<Split>& out) const;
   static void build(Matcher& m, const std::vector<std::pair<std::string, int>>& pats);

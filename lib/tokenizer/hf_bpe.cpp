@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <string_view>
 
 #include "core/error.h"
 #include "tokenizer/hf_unicode.h"
@@ -16,20 +18,32 @@ Bpe Bpe::parse(const JsonAt& m) {
   }
   const JsonAt vocab = m["vocab"];
   if (!vocab.raw().is_object()) vocab.fail("expected an object {token: id}, got " + std::string(vocab.raw().type_name()));
-  b.vocab_.reserve(vocab.raw().size() * 2);
+  const auto& vj = vocab.raw();
   int max_id = -1;
-  for (auto it = vocab.raw().begin(); it != vocab.raw().end(); ++it) {
-    if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > 0x7FFFFFFF)
+  for (auto it = vj.begin(); it != vj.end(); ++it) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > 0x7FFFFFF)
       vocab.fail("token '" + it.key() + "' needs a non-negative integer id, got " + it->dump());
-    const int id = static_cast<int>(it->get<int64_t>());
-    b.vocab_[it.key()] = id;
-    max_id = std::max(max_id, id);
+    max_id = std::max(max_id, static_cast<int>(it->get<int64_t>()));
   }
   b.vocab_r_.assign(static_cast<size_t>(max_id + 1), std::string());
   b.has_id_.assign(static_cast<size_t>(max_id + 1), 0);
-  for (const auto& [tok, id] : b.vocab_) {
+  size_t cap = 16;
+  while (cap < vj.size() * 2) cap <<= 1;
+  b.slots_.assign(cap, 0);
+  b.mask_ = cap - 1;
+  for (auto it = vj.begin(); it != vj.end(); ++it) {
+    const std::string& tok = it.key();
+    const int id = static_cast<int>(it->get<int64_t>());
+    const int slot = b.find_slot(tok.data(), tok.size());
+    if (b.slots_[static_cast<size_t>(slot)] != 0) continue;  // a duplicate key (JSON objects keep one anyway)
+    ++b.vocab_count_;
+    if (b.has_id_[static_cast<size_t>(id)]) {
+      b.extra_[tok] = id;
+      continue;
+    }
     b.vocab_r_[static_cast<size_t>(id)] = tok;
     b.has_id_[static_cast<size_t>(id)] = 1;
+    b.slots_[static_cast<size_t>(slot)] = static_cast<uint32_t>(id) + 1;
   }
 
   if (m.has("unk_token")) {
@@ -58,6 +72,7 @@ Bpe Bpe::parse(const JsonAt& m) {
   const size_t n = merges.size();
   b.merges_.reserve(n * 2);
   uint32_t rank = 0;
+  std::string merged_text;
   const size_t prefix_len = b.prefix_.size();
   for (size_t i = 0; i < n; ++i) {
     const JsonAt e = merges.at(i);
@@ -71,8 +86,8 @@ Bpe Bpe::parse(const JsonAt& m) {
       left = line.substr(0, sp);
       right = line.substr(sp + 1);
     } else if (e.raw().is_array() && e.raw().size() == 2 && e.raw()[0].is_string() && e.raw()[1].is_string()) {
-      left = e.raw()[0].get<std::string>();
-      right = e.raw()[1].get<std::string>();
+      left = e.raw()[0].get_ref<const std::string&>();
+      right = e.raw()[1].get_ref<const std::string&>();
     } else {
       e.fail("a merge must be \"a b\" or [\"a\", \"b\"], got " + e.raw().dump());
     }
@@ -85,17 +100,33 @@ Bpe Bpe::parse(const JsonAt& m) {
     if (a < 0) missing(left);
     if (c < 0) missing(right);
     if (right.size() < prefix_len) missing(right);
-    const int merged = b.token_to_id(left + right.substr(prefix_len));
-    if (merged < 0) missing(left + right.substr(prefix_len));
+    merged_text.assign(left).append(right, prefix_len, std::string::npos);
+    const int merged = b.token_to_id(merged_text);
+    if (merged < 0) missing(merged_text);
     b.merges_[key(a, c)] = MergeTarget{rank, merged};
     ++rank;
   }
   return b;
 }
 
-int Bpe::token_to_id(const std::string& token) const {
-  auto it = vocab_.find(token);
-  return it == vocab_.end() ? -1 : it->second;
+int Bpe::find_slot(const char* p, size_t n) const {
+  size_t h = std::hash<std::string_view>()(std::string_view(p, n)) & mask_;
+  for (;;) {
+    const uint32_t v = slots_[h];
+    if (v == 0) return static_cast<int>(h);
+    const std::string& t = vocab_r_[v - 1];
+    if (t.size() == n && std::memcmp(t.data(), p, n) == 0) return static_cast<int>(h);
+    h = (h + 1) & mask_;
+  }
+}
+
+int Bpe::token_to_id(const char* p, size_t n) const {
+  if (slots_.empty()) return -1;
+  const uint32_t v = slots_[static_cast<size_t>(find_slot(p, n))];
+  if (v != 0) return static_cast<int>(v - 1);
+  if (extra_.empty()) return -1;
+  auto it = extra_.find(std::string(p, n));
+  return it == extra_.end() ? -1 : it->second;
 }
 
 const std::string* Bpe::id_to_token(int id) const {

@@ -20,9 +20,10 @@ class Bpe {
   // Appends the ids of one pre-token (not cached; the tokenizer caches per pre-token).
   void tokenize(const std::string& word, std::vector<int>& out) const;
 
-  int token_to_id(const std::string& token) const;  // -1 if absent
+  int token_to_id(const std::string& token) const { return token_to_id(token.data(), token.size()); }
+  int token_to_id(const char* p, size_t n) const;  // -1 if absent
   const std::string* id_to_token(int id) const;    // nullptr if absent
-  size_t vocab_len() const { return vocab_.size(); }  // tokenizers' BPE::get_vocab_size
+  size_t vocab_len() const { return vocab_count_; }  // tokenizers' BPE::get_vocab_size
   int max_id() const { return static_cast<int>(vocab_r_.size()) - 1; }
   bool byte_fallback() const { return byte_fallback_; }
 
@@ -34,7 +35,12 @@ class Bpe {
   static uint64_t key(int a, int b) { return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b); }
   void merge(std::vector<int>& ids) const;
 
-  std::unordered_map<std::string, int> vocab_;
+  // token -> id: open addressing over vocab_r_ (slots hold id + 1; 0 is empty). A token whose id another
+  // token already holds (a malformed but loadable vocabulary) goes to extra_.
+  int find_slot(const char* p, size_t n) const;
+  std::vector<uint32_t> slots_;
+  size_t mask_ = 0, vocab_count_ = 0;
+  std::unordered_map<std::string, int> extra_;
   std::vector<std::string> vocab_r_;
   std::vector<char> has_id_;
   std::unordered_map<uint64_t, MergeTarget> merges_;
