@@ -5,6 +5,7 @@
 #include <cctype>
 #include <stdexcept>
 
+#include "core/error.h"
 #include "tokenizer/hf_unicode.h"
 
 namespace loratune::hf {
@@ -132,13 +133,18 @@ const std::string& Regex::pattern() const { return code_->pattern; }
 bool Regex::search(const std::string& s, size_t start, size_t& mstart, size_t& mend) const {
   pcre2_match_data* md = tl_match.md;
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(s.data());
-  const int rc = code_->jit ? pcre2_jit_match(code_->code, subject, s.size(), start, 0, md, nullptr)
-                            : pcre2_match(code_->code, subject, s.size(), start, PCRE2_NO_UTF_CHECK, md, nullptr);
+  int rc = code_->jit ? pcre2_jit_match(code_->code, subject, s.size(), start, 0, md, nullptr)
+                      : pcre2_match(code_->code, subject, s.size(), start, PCRE2_NO_UTF_CHECK, md, nullptr);
+  // JIT's stack is small (32 KiB); the interpreter keeps its backtracking state on the heap.
+  if (rc == PCRE2_ERROR_JIT_STACKLIMIT)
+    rc = pcre2_match(code_->code, subject, s.size(), start, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT, md, nullptr);
   if (rc == PCRE2_ERROR_NOMATCH) return false;
-  if (rc < 0 && rc != 0) {
+  if (rc < 0) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(rc, msg, sizeof msg);
-    throw std::runtime_error("regex /" + code_->pattern + "/ failed: " + reinterpret_cast<const char*>(msg));
+    fail_runtime("tokenizer regex /" + code_->pattern + "/ failed on a text of " + std::to_string(s.size()) +
+                     " bytes: " + reinterpret_cast<const char*>(msg),
+                 "split the text into shorter pieces");
   }
   const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
   mstart = ov[0];

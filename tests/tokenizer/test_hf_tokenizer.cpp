@@ -4,7 +4,9 @@
 // tests/reference/test_hf_tokenizers.py.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/error.h"
@@ -130,6 +132,30 @@ TEST_CASE("HfTokenizer accessors", "[tokenizer][hf]") {
   CHECK(tok.encode_pieces("the hello", false) == std::vector<std::string>{"t", "he", "Ġ", "he", "ll", "o"});
   // Invalid UTF-8 is read as U+FFFD (what Python's errors="replace" gives tokenizers).
   CHECK(tok.encode("a\xff" "b", false) == tok.encode("a\xEF\xBF\xBD" "b", false));
+}
+
+TEST_CASE("HfTokenizer::encode is thread-safe (shared pre-token cache)", "[tokenizer][hf]") {
+  const FullCase* bl = nullptr;
+  for (const auto& c : kFullCases)
+    if (std::string(c.name) == "spm_byte_fallback") bl = &c;
+  REQUIRE(bl);
+  const HfTokenizer tok = HfTokenizer::from_json(bl->json, "t.json");
+  std::vector<std::pair<std::string, std::vector<int>>> want;
+  for (const auto& c : kFullCases)
+    if (std::string(c.name) == "spm_byte_fallback") want.emplace_back(c.text, c.ids);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int r = 0; r < 2000; ++r) {
+        const auto& [text, ids] = want[static_cast<size_t>(r + t) % want.size()];
+        // Distinct texts too, so that threads insert into the cache while others read it.
+        if (tok.encode(text, true) != ids) ++wrong;
+        tok.encode(text + " " + std::to_string(r * 4 + t), false);
+      }
+    });
+  for (auto& th : threads) th.join();
+  CHECK(wrong == 0);
 }
 
 TEST_CASE("Oniguruma patterns translate to PCRE2", "[tokenizer][hf]") {
