@@ -81,6 +81,17 @@ std::string onig_to_pcre2(const std::string& p) {
       }
       continue;
     }
+    if (c == '(' && depth == 0 && i + 2 < p.size() && p[i + 1] == '?') {
+      // Inline options: Ruby's (?m) is "dot matches newline", PCRE2's (?s).
+      size_t k = i + 2;
+      while (k < p.size() && (p[k] == 'i' || p[k] == 'm' || p[k] == 'x' || p[k] == '-')) ++k;
+      if (k > i + 2 && k < p.size() && (p[k] == ':' || p[k] == ')')) {
+        out += "(?";
+        for (size_t q = i + 2; q < k; ++q) out += p[q] == 'm' ? 's' : p[q];
+        i = k - 1;
+        continue;
+      }
+    }
     if (c == '[') {
       if (depth > 0 && i + 1 < p.size() && p[i + 1] == ':') {  // POSIX bracket [:alpha:] inside a class
         const size_t close = p.find(":]", i + 2);

@@ -5,6 +5,7 @@
 //   \h \H  Oniguruma (Ruby): hex digit        -> [0-9a-fA-F]
 //   \uHHHH                                    -> \x{HHHH}
 //   ^ $    Ruby: line anchors                 -> PCRE2_MULTILINE
+//   (?m)   Ruby: dot matches newline          -> (?s)
 // find_iter() yields the matches as Oniguruma's (Rust onig crate) iterator does: left to right, and an
 // empty match right after the previous match is skipped by advancing one character.
 #pragma once

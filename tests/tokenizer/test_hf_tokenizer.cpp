@@ -163,6 +163,7 @@ TEST_CASE("Oniguruma patterns translate to PCRE2", "[tokenizer][hf]") {
   CHECK(hf::onig_to_pcre2(R"([^\s\p{L}])") == R"([^\p{White_Space}\p{L}])");
   CHECK(hf::onig_to_pcre2(R"(\w+[\w-])") == R"([\p{L}\p{M}\p{N}\p{Pc}]+[\p{L}\p{M}\p{N}\p{Pc}-])");
   CHECK(hf::onig_to_pcre2(R"([]a])") == R"([\]a])");
+  CHECK(hf::onig_to_pcre2(R"((?im:a.)(?i)b)") == R"((?is:a.)(?i)b)");
   // U+180E is White_Space for neither Oniguruma nor Unicode 15, but PCRE2's \s takes it.
   const auto re = hf::Regex::onig(R"(\s)");
   std::vector<std::pair<size_t, size_t>> m;
