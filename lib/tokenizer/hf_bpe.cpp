@@ -10,37 +10,48 @@
 
 namespace loratune::hf {
 
-Bpe Bpe::parse(const JsonAt& m) {
+Bpe Bpe::parse(const JsonAt& m, const TokenizerDoc* doc) {
   Bpe b;
   if (m.has("dropout")) {
     const double d = m["dropout"].number();
     if (d != 0.0) m["dropout"].unsupported("BPE dropout " + m["dropout"].raw().dump() + " (only null or 0)");
   }
   const JsonAt vocab = m["vocab"];
-  if (!vocab.raw().is_object()) vocab.fail("expected an object {token: id}, got " + std::string(vocab.raw().type_name()));
-  const auto& vj = vocab.raw();
-  int max_id = -1;
-  for (auto it = vj.begin(); it != vj.end(); ++it) {
-    if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > 0x7FFFFFF)
-      vocab.fail("token '" + it.key() + "' needs a non-negative integer id, got " + it->dump());
-    max_id = std::max(max_id, static_cast<int>(it->get<int64_t>()));
+  // (token, id) in a order where the entry that wins a duplicate key comes first.
+  std::vector<std::pair<const std::string*, int>> entries;
+  if (doc && doc->has_vocab) {
+    if (!doc->bad_vocab.empty()) vocab.fail(doc->bad_vocab);
+    entries.reserve(doc->vocab.size());
+    for (auto it = doc->vocab.rbegin(); it != doc->vocab.rend(); ++it) {  // a later duplicate wins (as a map)
+      if (it->second > 0x7FFFFFF) vocab.fail("token '" + it->first + "' has id " + std::to_string(it->second) + ", too large");
+      entries.emplace_back(&it->first, static_cast<int>(it->second));
+    }
+  } else {
+    const auto& vj = vocab.raw();
+    if (!vj.is_object()) vocab.fail("expected an object {token: id}, got " + std::string(vj.type_name()));
+    for (auto it = vj.begin(); it != vj.end(); ++it) {
+      if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() > 0x7FFFFFF)
+        vocab.fail("token '" + it.key() + "' needs a non-negative integer id, got " + it->dump());
+      entries.emplace_back(&it.key(), static_cast<int>(it->get<int64_t>()));
+    }
   }
+  int max_id = -1;
+  for (const auto& e : entries) max_id = std::max(max_id, e.second);
   b.vocab_r_.assign(static_cast<size_t>(max_id + 1), std::string());
   b.has_id_.assign(static_cast<size_t>(max_id + 1), 0);
   size_t cap = 16;
-  while (cap < vj.size() * 2) cap <<= 1;
+  while (cap < entries.size() * 2) cap <<= 1;
   b.slots_.assign(cap, 0);
   b.mask_ = cap - 1;
-  for (auto it = vj.begin(); it != vj.end(); ++it) {
-    const std::string& tok = it.key();
-    const int id = static_cast<int>(it->get<int64_t>());
+  for (const auto& [tokp, id] : entries) {
+    const std::string& tok = *tokp;
     const int slot = b.find_slot(tok.data(), tok.size());
-    if (b.slots_[static_cast<size_t>(slot)] != 0) continue;  // a duplicate key (JSON objects keep one anyway)
-    ++b.vocab_count_;
+    if (b.slots_[static_cast<size_t>(slot)] != 0) continue;  // a duplicate key: the first in `entries` won
     if (b.has_id_[static_cast<size_t>(id)]) {
-      b.extra_[tok] = id;
+      if (b.extra_.emplace(tok, id).second) ++b.vocab_count_;
       continue;
     }
+    ++b.vocab_count_;
     b.vocab_r_[static_cast<size_t>(id)] = tok;
     b.has_id_[static_cast<size_t>(id)] = 1;
     b.slots_[static_cast<size_t>(slot)] = static_cast<uint32_t>(id) + 1;
@@ -69,42 +80,59 @@ Bpe Bpe::parse(const JsonAt& m) {
   }
 
   const JsonAt merges = m["merges"];
-  const size_t n = merges.size();
-  b.merges_.reserve(n * 2);
+  static const nlohmann::json kNull;
+  const auto at = [&](size_t i) { return JsonAt(kNull, merges.file(), merges.path() + "[" + std::to_string(i) + "]"); };
   uint32_t rank = 0;
   std::string merged_text;
   const size_t prefix_len = b.prefix_.size();
-  for (size_t i = 0; i < n; ++i) {
-    const JsonAt e = merges.at(i);
+  // One merge: `line` ("a b") or the pair (left, right).
+  const auto add = [&](size_t i, const std::string* line, const std::string* l, const std::string* r) {
     std::string left, right;
-    if (e.raw().is_string()) {
-      const std::string& line = e.raw().get_ref<const std::string&>();
-      if (line.rfind("#version", 0) == 0) continue;  // a merges.txt header kept in the list
-      const size_t sp = line.find(' ');
-      if (sp == std::string::npos || line.find(' ', sp + 1) != std::string::npos)
-        e.fail("merge \"" + line + "\" must be two tokens separated by one space");
-      left = line.substr(0, sp);
-      right = line.substr(sp + 1);
-    } else if (e.raw().is_array() && e.raw().size() == 2 && e.raw()[0].is_string() && e.raw()[1].is_string()) {
-      left = e.raw()[0].get_ref<const std::string&>();
-      right = e.raw()[1].get_ref<const std::string&>();
-    } else {
-      e.fail("a merge must be \"a b\" or [\"a\", \"b\"], got " + e.raw().dump());
+    if (line) {
+      if (line->rfind("#version", 0) == 0) return;  // a merges.txt header kept in the list
+      const size_t sp = line->find(' ');
+      if (sp == std::string::npos || line->find(' ', sp + 1) != std::string::npos)
+        at(i).fail("merge \"" + *line + "\" must be two tokens separated by one space");
+      left = line->substr(0, sp);
+      right = line->substr(sp + 1);
+      l = &left;
+      r = &right;
     }
-    const int a = b.token_to_id(left), c = b.token_to_id(right);
+    const int a = b.token_to_id(*l), c = b.token_to_id(*r);
     const auto missing = [&](const std::string& tok) {
-      e.fail("merge " + std::to_string(i) + " (\"" + left + "\", \"" + right + "\") names \"" + tok +
-                 "\", which is not in model.vocab",
-             "the vocabulary and the merges do not belong together: fetch the tokenizer.json again");
+      at(i).fail("merge " + std::to_string(i) + " (\"" + *l + "\", \"" + *r + "\") names \"" + tok +
+                     "\", which is not in model.vocab",
+                 "the vocabulary and the merges do not belong together: fetch the tokenizer.json again");
     };
-    if (a < 0) missing(left);
-    if (c < 0) missing(right);
-    if (right.size() < prefix_len) missing(right);
-    merged_text.assign(left).append(right, prefix_len, std::string::npos);
+    if (a < 0) missing(*l);
+    if (c < 0) missing(*r);
+    if (r->size() < prefix_len) missing(*r);
+    merged_text.assign(*l).append(*r, prefix_len, std::string::npos);
     const int merged = b.token_to_id(merged_text);
     if (merged < 0) missing(merged_text);
-    b.merges_[key(a, c)] = MergeTarget{rank, merged};
+    b.merges_[key(a, c)] = MergeTarget{rank, merged};  // a later duplicate overrides (as tokenizers' HashMap)
     ++rank;
+  };
+  if (doc && doc->has_merges) {
+    if (doc->bad_merge >= 0)
+      at(static_cast<size_t>(doc->bad_merge)).fail("a merge must be \"a b\" or [\"a\", \"b\"], got " + doc->bad_merge_text);
+    b.merges_.reserve(doc->merges.size() * 2);
+    for (size_t i = 0; i < doc->merges.size(); ++i) {
+      const auto& e = doc->merges[i];
+      if (e.legacy) add(i, &e.a, nullptr, nullptr);
+      else add(i, nullptr, &e.a, &e.b);
+    }
+  } else {
+    const size_t n = merges.size();
+    b.merges_.reserve(n * 2);
+    for (size_t i = 0; i < n; ++i) {
+      const JsonAt e = merges.at(i);
+      const auto& v = e.raw();
+      if (v.is_string()) add(i, &v.get_ref<const std::string&>(), nullptr, nullptr);
+      else if (v.is_array() && v.size() == 2 && v[0].is_string() && v[1].is_string())
+        add(i, nullptr, &v[0].get_ref<const std::string&>(), &v[1].get_ref<const std::string&>());
+      else e.fail("a merge must be \"a b\" or [\"a\", \"b\"], got " + v.dump());
+    }
   }
   return b;
 }

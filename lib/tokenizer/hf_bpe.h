@@ -16,7 +16,8 @@ namespace loratune::hf {
 
 class Bpe {
  public:
-  static Bpe parse(const JsonAt& model);
+  // `doc`: where model.vocab / model.merges were taken from the parser (else they are read from `model`).
+  static Bpe parse(const JsonAt& model, const TokenizerDoc* doc = nullptr);
   // Appends the ids of one pre-token (not cached; the tokenizer caches per pre-token).
   void tokenize(const std::string& word, std::vector<int>& out) const;
 

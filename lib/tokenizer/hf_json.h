@@ -4,6 +4,8 @@
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace loratune::hf {
 
@@ -51,5 +53,23 @@ class JsonAt {
 
 // Parses JSON text; malformed JSON is an error naming `file` and nlohmann's line/column.
 nlohmann::json parse_json(const std::string& text, const std::string& file);
+
+// A tokenizer.json read in one pass, with model.vocab and model.merges taken straight from the parser
+// into flat lists (as a DOM they would cost several times the rest: 150k+ map nodes and small arrays).
+// Where they were taken, the DOM holds null under those keys.
+struct TokenizerDoc {
+  nlohmann::json json;
+  bool has_vocab = false, has_merges = false;
+  std::vector<std::pair<std::string, int64_t>> vocab;  // in file order; a later duplicate key wins
+  std::string bad_vocab;   // the first entry whose id is not an integer: "token 'x' ... got V"
+  struct Merge {
+    std::string a, b;
+    bool legacy;  // "a b" in a (b empty) rather than ["a", "b"]
+  };
+  std::vector<Merge> merges;
+  long bad_merge = -1;     // index of the first entry that is neither "a b" nor ["a", "b"]
+  std::string bad_merge_text;
+};
+TokenizerDoc parse_tokenizer_json(const std::string& text, const std::string& file);
 
 }  // namespace loratune::hf

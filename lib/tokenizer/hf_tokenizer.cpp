@@ -96,7 +96,8 @@ HfTokenizer HfTokenizer::from_json(const std::string& text, const std::string& s
   impl->raw = text;
   impl->file = source;
   impl->sha = sha256_hex(text);
-  const nlohmann::json j = parse_json(text, source);
+  const TokenizerDoc doc = parse_tokenizer_json(text, source);
+  const nlohmann::json& j = doc.json;
   const JsonAt top(j, impl->file, "");
   if (!j.is_object()) top.fail("expected a JSON object at the top level");
   if (top.has("truncation")) top["truncation"].unsupported("truncation (set it to null)");
@@ -110,7 +111,7 @@ HfTokenizer HfTokenizer::from_json(const std::string& text, const std::string& s
   }
   impl->normalizer = Normalizer::parse(top.has("normalizer") ? top["normalizer"] : JsonAt(nullptr, impl->file, "normalizer"));
   impl->pre = PreTokenizer::parse(top.has("pre_tokenizer") ? top["pre_tokenizer"] : JsonAt(nullptr, impl->file, "pre_tokenizer"));
-  impl->bpe = Bpe::parse(model);
+  impl->bpe = Bpe::parse(model, &doc);
   impl->post = PostProcessor::parse(top.has("post_processor") ? top["post_processor"]
                                                               : JsonAt(nullptr, impl->file, "post_processor"));
   impl->decoder = Decoder::parse(top.has("decoder") ? top["decoder"] : JsonAt(nullptr, impl->file, "decoder"));

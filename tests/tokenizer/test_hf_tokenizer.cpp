@@ -218,6 +218,29 @@ TEST_CASE("tokenizer.json errors name the file and the key", "[tokenizer][hf]") 
     });
     CHECK_THAT(e3, Catch::Contains("model.merges[0]"));
   }
+  SECTION("malformed vocab / merges entries (read by the streaming parser)") {
+    const std::string e = input_error([&] {
+      HfTokenizer::from_json(tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0, "b": "1"}, "merges": []})"), "t.json");
+    });
+    CHECK_THAT(e, Catch::Contains("t.json: model.vocab") && Catch::Contains("token 'b'") && Catch::Contains("\"1\""));
+    const std::string e2 = input_error([&] {
+      HfTokenizer::from_json(tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2},
+                                                "merges": [["a", "b"], 7]})"), "t.json");
+    });
+    CHECK_THAT(e2, Catch::Contains("t.json: model.merges[1]") && Catch::Contains("got 7"));
+    const std::string e3 = input_error([&] {
+      HfTokenizer::from_json(tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2},
+                                                "merges": ["a b", ["a", "b", "c"]]})"), "t.json");
+    });
+    CHECK_THAT(e3, Catch::Contains("t.json: model.merges[1]") && Catch::Contains("3 items"));
+    // A later duplicate key wins, as in tokenizers (a map): "b" is id 3, and "ab" still merges.
+    const HfTokenizer tok = HfTokenizer::from_json(
+        tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "b": 3}, "merges": [["a", "b"]]})"),
+        "t.json");
+    CHECK(tok.token_to_id("b") == 3);
+    CHECK(tok.encode("ab", false) == std::vector<int>{2});
+    CHECK(tok.encode("ba", false) == std::vector<int>{3, 0});
+  }
   SECTION("unsupported components are refused by name and JSON path") {
     const auto refused = [](const std::string& json, const std::string& path, const std::string& name) {
       const std::string e = input_error([&] { HfTokenizer::from_json(json, "t.json"); });
