@@ -37,6 +37,10 @@ Bpe Bpe::parse(const JsonAt& m, const TokenizerDoc* doc) {
   }
   int max_id = -1;
   for (const auto& e : entries) max_id = std::max(max_id, e.second);
+  // The id -> token table is dense; refuse ids so sparse that it would be mostly holes (a corrupt file).
+  if (static_cast<size_t>(max_id) > entries.size() * 4 + 65536)
+    vocab.fail("ids go up to " + std::to_string(max_id) + " for " + std::to_string(entries.size()) + " tokens",
+               "the vocabulary ids should be 0..N-1: fix or fetch the tokenizer.json again");
   b.vocab_r_.assign(static_cast<size_t>(max_id + 1), std::string());
   b.has_id_.assign(static_cast<size_t>(max_id + 1), 0);
   size_t cap = 16;
