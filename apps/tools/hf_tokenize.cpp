@@ -2,10 +2,12 @@
 // (tests/reference/test_hf_tokenizers.py) and the benchmark (scripts/bench-tokenize.sh). Not installed.
 //   loratune-hftok TOKENIZER_JSON INPUT_JSONL OUTPUT_JSONL [--field text] [--ids-only] [--repeat N]
 // Each input line {"text": ...} gives one output line
-//   {"ids": [...], "ids_nospecial": [...], "decoded": "...", "decoded_skip": "...", "decoded_nospecial": "..."}
+//   {"ids": [...], "ids_nospecial": [...], "decoded": "...", "decoded_skip": "...", "decoded_nospecial":
+//   "..."}
 // where decoded = decode(ids, skip_special=false), decoded_skip = decode(ids, skip_special=true) and
-// decoded_nospecial = decode(ids_nospecial, false). --ids-only writes {"ids": [...]} (add_special_tokens=true)
-// and times only the encoding; the time is printed to stderr as "encode_seconds=S bytes=B lines=L".
+// decoded_nospecial = decode(ids_nospecial, false). --ids-only writes {"ids": [...]}
+// (add_special_tokens=true) and times only the encoding; the time is printed to stderr as "encode_seconds=S
+// bytes=B lines=L".
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -26,10 +28,14 @@ int main(int argc, char** argv) {
   int repeat = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--field" && i + 1 < argc) field = argv[++i];
-    else if (a == "--ids-only") ids_only = true;
-    else if (a == "--repeat" && i + 1 < argc) repeat = std::stoi(argv[++i]);
-    else pos.push_back(a);
+    if (a == "--field" && i + 1 < argc)
+      field = argv[++i];
+    else if (a == "--ids-only")
+      ids_only = true;
+    else if (a == "--repeat" && i + 1 < argc)
+      repeat = std::stoi(argv[++i]);
+    else
+      pos.push_back(a);
   }
   if (pos.size() != 3) {
     std::cerr << "usage: loratune-hftok TOKENIZER_JSON INPUT_JSONL OUTPUT_JSONL [--field text] [--ids-only] "
@@ -52,7 +58,8 @@ int main(int argc, char** argv) {
       try {
         j = nlohmann::json::parse(line);
       } catch (const nlohmann::json::parse_error& e) {
-        throw loratune::Error(loratune::ExitCode::Usage, pos[1] + ":" + std::to_string(lineno) + ": " + e.what());
+        throw loratune::Error(loratune::ExitCode::Usage,
+                              pos[1] + ":" + std::to_string(lineno) + ": " + e.what());
       }
       if (!j.contains(field) || !j[field].is_string())
         throw loratune::Error(loratune::ExitCode::Usage,

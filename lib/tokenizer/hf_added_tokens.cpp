@@ -11,7 +11,8 @@ namespace {
 
 // Rust regex \w (tokenizers' ends_with_word / starts_with_word use the regex crate).
 bool is_word_char(uint32_t cp) {
-  if (cp < 0x80) return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || cp == '_';
+  if (cp < 0x80)
+    return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || cp == '_';
   static const Regex re = Regex::pcre("^[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}]$");
   std::string s;
   append_utf8(s, cp);
@@ -43,9 +44,12 @@ AddedVocab AddedVocab::parse(const JsonAt& list, const Bpe& model, const Normali
     if (t.content.empty()) continue;
     auto known = v.content_to_id_.find(t.content);
     int id;
-    if (known != v.content_to_id_.end()) id = known->second;
-    else if (model.token_to_id(t.content) >= 0) id = model.token_to_id(t.content);
-    else id = next_id++;
+    if (known != v.content_to_id_.end())
+      id = known->second;
+    else if (model.token_to_id(t.content) >= 0)
+      id = model.token_to_id(t.content);
+    else
+      id = next_id++;
     t.id = id;
     v.content_to_id_[t.content] = id;
     if (t.special) v.specials_[t.content] = 1;
@@ -62,7 +66,8 @@ AddedVocab AddedVocab::parse(const JsonAt& list, const Bpe& model, const Normali
       raw.emplace_back(t.content, id);
     }
   }
-  std::sort(v.sorted_.begin(), v.sorted_.end(), [](const HfAddedToken& a, const HfAddedToken& b) { return a.id < b.id; });
+  std::sort(v.sorted_.begin(), v.sorted_.end(),
+            [](const HfAddedToken& a, const HfAddedToken& b) { return a.id < b.id; });
   build(v.raw_, raw);
   build(v.norm_, norm);
   return v;

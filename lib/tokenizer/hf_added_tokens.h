@@ -33,7 +33,7 @@ class AddedVocab {
   bool has_normalized() const { return !norm_.empty; }
 
   const std::vector<HfAddedToken>& tokens() const { return sorted_; }  // ascending id
-  int token_to_id(const std::string& content) const;                    // -1 if absent
+  int token_to_id(const std::string& content) const;                   // -1 if absent
   const HfAddedToken* by_id(int id) const;
   // The string decode() hands to the decoder: a normalized token's normalized form (tokenizers'
   // simple_id_to_token), else its content; nullptr when `id` is not an added token.

@@ -23,7 +23,8 @@ Bpe Bpe::parse(const JsonAt& m, const TokenizerDoc* doc) {
     if (!doc->bad_vocab.empty()) vocab.fail(doc->bad_vocab);
     entries.reserve(doc->vocab.size());
     for (auto it = doc->vocab.rbegin(); it != doc->vocab.rend(); ++it) {  // a later duplicate wins (as a map)
-      if (it->second > 0x7FFFFFF) vocab.fail("token '" + it->first + "' has id " + std::to_string(it->second) + ", too large");
+      if (it->second > 0x7FFFFFF)
+        vocab.fail("token '" + it->first + "' has id " + std::to_string(it->second) + ", too large");
       entries.emplace_back(&it->first, static_cast<int>(it->second));
     }
   } else {
@@ -39,8 +40,9 @@ Bpe Bpe::parse(const JsonAt& m, const TokenizerDoc* doc) {
   for (const auto& e : entries) max_id = std::max(max_id, e.second);
   // The id -> token table is dense; refuse ids so sparse that it would be mostly holes (a corrupt file).
   if (static_cast<size_t>(max_id) > entries.size() * 4 + 65536)
-    vocab.fail("ids go up to " + std::to_string(max_id) + " for " + std::to_string(entries.size()) + " tokens",
-               "the vocabulary ids should be 0..N-1: fix or fetch the tokenizer.json again");
+    vocab.fail(
+        "ids go up to " + std::to_string(max_id) + " for " + std::to_string(entries.size()) + " tokens",
+        "the vocabulary ids should be 0..N-1: fix or fetch the tokenizer.json again");
   b.vocab_r_.assign(static_cast<size_t>(max_id + 1), std::string());
   b.has_id_.assign(static_cast<size_t>(max_id + 1), 0);
   size_t cap = 16;
@@ -85,7 +87,9 @@ Bpe Bpe::parse(const JsonAt& m, const TokenizerDoc* doc) {
 
   const JsonAt merges = m["merges"];
   static const nlohmann::json kNull;
-  const auto at = [&](size_t i) { return JsonAt(kNull, merges.file(), merges.path() + "[" + std::to_string(i) + "]"); };
+  const auto at = [&](size_t i) {
+    return JsonAt(kNull, merges.file(), merges.path() + "[" + std::to_string(i) + "]");
+  };
   uint32_t rank = 0;
   std::string merged_text;
   const size_t prefix_len = b.prefix_.size();
@@ -119,12 +123,15 @@ Bpe Bpe::parse(const JsonAt& m, const TokenizerDoc* doc) {
   };
   if (doc && doc->has_merges) {
     if (doc->bad_merge >= 0)
-      at(static_cast<size_t>(doc->bad_merge)).fail("a merge must be \"a b\" or [\"a\", \"b\"], got " + doc->bad_merge_text);
+      at(static_cast<size_t>(doc->bad_merge))
+          .fail("a merge must be \"a b\" or [\"a\", \"b\"], got " + doc->bad_merge_text);
     b.merges_.reserve(doc->merges.size() * 2);
     for (size_t i = 0; i < doc->merges.size(); ++i) {
       const auto& e = doc->merges[i];
-      if (e.legacy) add(i, &e.a, nullptr, nullptr);
-      else add(i, nullptr, &e.a, &e.b);
+      if (e.legacy)
+        add(i, &e.a, nullptr, nullptr);
+      else
+        add(i, nullptr, &e.a, &e.b);
     }
   } else {
     const size_t n = merges.size();
@@ -132,10 +139,12 @@ Bpe Bpe::parse(const JsonAt& m, const TokenizerDoc* doc) {
     for (size_t i = 0; i < n; ++i) {
       const JsonAt e = merges.at(i);
       const auto& v = e.raw();
-      if (v.is_string()) add(i, &v.get_ref<const std::string&>(), nullptr, nullptr);
+      if (v.is_string())
+        add(i, &v.get_ref<const std::string&>(), nullptr, nullptr);
       else if (v.is_array() && v.size() == 2 && v[0].is_string() && v[1].is_string())
         add(i, nullptr, &v[0].get_ref<const std::string&>(), &v[1].get_ref<const std::string&>());
-      else e.fail("a merge must be \"a b\" or [\"a\", \"b\"], got " + v.dump());
+      else
+        e.fail("a merge must be \"a b\" or [\"a\", \"b\"], got " + v.dump());
     }
   }
   return b;
@@ -162,7 +171,8 @@ int Bpe::token_to_id(const char* p, size_t n) const {
 }
 
 const std::string* Bpe::id_to_token(int id) const {
-  if (id < 0 || static_cast<size_t>(id) >= vocab_r_.size() || !has_id_[static_cast<size_t>(id)]) return nullptr;
+  if (id < 0 || static_cast<size_t>(id) >= vocab_r_.size() || !has_id_[static_cast<size_t>(id)])
+    return nullptr;
   return &vocab_r_[static_cast<size_t>(id)];
 }
 
@@ -234,7 +244,8 @@ void Bpe::merge(std::vector<int>& ids) const {
   thread_local std::vector<Cand> heap;
   sym.resize(static_cast<size_t>(n));
   heap.clear();
-  for (int k = 0; k < n; ++k) sym[static_cast<size_t>(k)] = Sym{ids[static_cast<size_t>(k)], k - 1, k + 1 < n ? k + 1 : -1, true};
+  for (int k = 0; k < n; ++k)
+    sym[static_cast<size_t>(k)] = Sym{ids[static_cast<size_t>(k)], k - 1, k + 1 < n ? k + 1 : -1, true};
   const auto cmp = [](const Cand& a, const Cand& b) { return a > b; };
   for (int k = 0; k + 1 < n; ++k) {
     auto it = merges_.find(key(ids[static_cast<size_t>(k)], ids[static_cast<size_t>(k + 1)]));

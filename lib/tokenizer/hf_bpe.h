@@ -22,8 +22,8 @@ class Bpe {
   void tokenize(const std::string& word, std::vector<int>& out) const;
 
   int token_to_id(const std::string& token) const { return token_to_id(token.data(), token.size()); }
-  int token_to_id(const char* p, size_t n) const;  // -1 if absent
-  const std::string* id_to_token(int id) const;    // nullptr if absent
+  int token_to_id(const char* p, size_t n) const;    // -1 if absent
+  const std::string* id_to_token(int id) const;      // nullptr if absent
   size_t vocab_len() const { return vocab_count_; }  // tokenizers' BPE::get_vocab_size
   int max_id() const { return static_cast<int>(vocab_r_.size()) - 1; }
   bool byte_fallback() const { return byte_fallback_; }
@@ -33,7 +33,9 @@ class Bpe {
     uint32_t rank;
     int id;
   };
-  static uint64_t key(int a, int b) { return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b); }
+  static uint64_t key(int a, int b) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+  }
   void merge(std::vector<int>& ids) const;
 
   // token -> id: open addressing over vocab_r_ (slots hold id + 1; 0 is empty). A token whose id another

@@ -93,7 +93,10 @@ void Decoder::run(const Step& st, std::vector<std::string>& toks) const {
         bool ok = true;
         while (i < t.size()) {
           const int b = char_to_byte(next_char(t, i));
-          if (b < 0) { ok = false; break; }
+          if (b < 0) {
+            ok = false;
+            break;
+          }
           bytes += static_cast<char>(b);
         }
         if (!ok) {  // a token with a character outside the byte alphabet goes in as its own bytes
@@ -126,8 +129,10 @@ void Decoder::run(const Step& st, std::vector<std::string>& toks) const {
       std::string pending;
       const auto flush = [&] {
         if (pending.empty()) return;
-        if (is_valid_utf8(pending)) out.push_back(pending);
-        else for (size_t k = 0; k < pending.size(); ++k) out.emplace_back("\xEF\xBF\xBD");
+        if (is_valid_utf8(pending))
+          out.push_back(pending);
+        else
+          for (size_t k = 0; k < pending.size(); ++k) out.emplace_back("\xEF\xBF\xBD");
         pending.clear();
       };
       for (std::string& t : toks) {

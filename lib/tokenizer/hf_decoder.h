@@ -22,11 +22,11 @@ class Decoder {
   enum class Kind { ByteLevel, Metaspace, ByteFallback, Fuse, Strip, Replace };
   struct Step {
     Kind kind{};
-    uint32_t ch = 0;           // Metaspace replacement / Strip content
-    bool drop_first = true;    // Metaspace: prepend_scheme != never
+    uint32_t ch = 0;             // Metaspace replacement / Strip content
+    bool drop_first = true;      // Metaspace: prepend_scheme != never
     size_t start = 0, stop = 0;  // Strip
-    Regex pattern;             // Replace
-    std::string content;       // Replace
+    Regex pattern;               // Replace
+    std::string content;         // Replace
   };
   void add(const JsonAt& j);
   void run(const Step& st, std::vector<std::string>& toks) const;

@@ -5,8 +5,9 @@
 namespace loratune::hf {
 
 namespace {
-const char* kHint = "the file is not a tokenizer.json that loratune can read: check it loads with the "
-                    "Hugging Face `tokenizers` library, or use the model's tokenizer.model instead";
+const char* kHint =
+    "the file is not a tokenizer.json that loratune can read: check it loads with the "
+    "Hugging Face `tokenizers` library, or use the model's tokenizer.model instead";
 }
 
 const char* JsonAt::type_name() const { return j_->type_name(); }
@@ -42,7 +43,8 @@ JsonAt JsonAt::at(size_t i) const {
 }
 
 size_t JsonAt::size() const {
-  if (!j_->is_array() && !j_->is_object()) fail(std::string("expected a list or an object, got ") + type_name());
+  if (!j_->is_array() && !j_->is_object())
+    fail(std::string("expected a list or an object, got ") + type_name());
   return j_->size();
 }
 
@@ -70,14 +72,8 @@ bool JsonAt::get_bool(const char* key, bool def) const { return has(key) ? (*thi
 std::string JsonAt::get_str(const char* key, const std::string& def) const {
   return has(key) ? (*this)[key].str() : def;
 }
-int64_t JsonAt::get_int(const char* key, int64_t def) const { return has(key) ? (*this)[key].integer() : def; }
-
-nlohmann::json parse_json(const std::string& text, const std::string& file) {
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail_input(file + ": malformed JSON (" + e.what() + ")", "fix the file, or fetch it again");
-  }
+int64_t JsonAt::get_int(const char* key, int64_t def) const {
+  return has(key) ? (*this)[key].integer() : def;
 }
 
 namespace {
@@ -89,9 +85,15 @@ class DocSax {
  public:
   explicit DocSax(TokenizerDoc& d) : doc_(d), dom_(d.json) {}
 
-  bool null() { return scalar([&] { return dom_.null(); }, "null"); }
-  bool boolean(bool v) { return scalar([&] { return dom_.boolean(v); }, v ? "true" : "false"); }
-  bool number_integer(json::number_integer_t v) { return integer(v, [&] { return dom_.number_integer(v); }); }
+  bool null() {
+    return scalar([&] { return dom_.null(); }, "null");
+  }
+  bool boolean(bool v) {
+    return scalar([&] { return dom_.boolean(v); }, v ? "true" : "false");
+  }
+  bool number_integer(json::number_integer_t v) {
+    return integer(v, [&] { return dom_.number_integer(v); });
+  }
   bool number_unsigned(json::number_unsigned_t v) {
     return integer(v > static_cast<json::number_unsigned_t>(INT64_MAX) ? -1 : static_cast<int64_t>(v),
                    [&] { return dom_.number_unsigned(v); });
@@ -111,10 +113,16 @@ class DocSax {
     }
     return scalar([&] { return dom_.string(v); }, json(v).dump());
   }
-  bool binary(json::binary_t& v) { return scalar([&] { return dom_.binary(v); }, "binary"); }
+  bool binary(json::binary_t& v) {
+    return scalar([&] { return dom_.binary(v); }, "binary");
+  }
 
-  bool start_object(std::size_t n) { return container(true, [&] { return dom_.start_object(n); }); }
-  bool start_array(std::size_t n) { return container(false, [&] { return dom_.start_array(n); }); }
+  bool start_object(std::size_t n) {
+    return container(true, [&] { return dom_.start_object(n); });
+  }
+  bool start_array(std::size_t n) {
+    return container(false, [&] { return dom_.start_array(n); });
+  }
   bool key(std::string& k) {
     if (mode_ == Mode::Skip) return true;
     if (mode_ == Mode::Vocab) {
@@ -149,25 +157,37 @@ class DocSax {
     }
   }
   void bad_vocab(const std::string& what) {
-    if (doc_.bad_vocab.empty()) doc_.bad_vocab = "token '" + vocab_key_ + "' needs a non-negative integer id, got " + what;
+    if (doc_.bad_vocab.empty())
+      doc_.bad_vocab = "token '" + vocab_key_ + "' needs a non-negative integer id, got " + what;
   }
 
   template <typename F>
   bool scalar(F forward, const std::string& text) {
     switch (mode_) {
-      case Mode::Dom: return forward();
-      case Mode::Vocab: bad_vocab(text); return true;
-      case Mode::Merges: bad_merge(text); ++merge_index_; return true;
-      case Mode::Pair: pair_bad_ = true; return true;
-      case Mode::Skip: return true;
+      case Mode::Dom:
+        return forward();
+      case Mode::Vocab:
+        bad_vocab(text);
+        return true;
+      case Mode::Merges:
+        bad_merge(text);
+        ++merge_index_;
+        return true;
+      case Mode::Pair:
+        pair_bad_ = true;
+        return true;
+      case Mode::Skip:
+        return true;
     }
     return true;
   }
   template <typename F>
   bool integer(int64_t v, F forward) {
     if (mode_ == Mode::Vocab) {
-      if (v < 0) bad_vocab(std::to_string(v));
-      else doc_.vocab.emplace_back(vocab_key_, v);
+      if (v < 0)
+        bad_vocab(std::to_string(v));
+      else
+        doc_.vocab.emplace_back(vocab_key_, v);
       return true;
     }
     return scalar(forward, std::to_string(v));
@@ -222,8 +242,10 @@ class DocSax {
         if (--skip_depth_ == 0) mode_ = skip_back_;
         return true;
       case Mode::Pair:
-        if (pair_bad_ || pair_.size() != 2) bad_merge("a list of " + std::to_string(pair_.size()) + " items");
-        else doc_.merges.push_back({std::move(pair_[0]), std::move(pair_[1]), false});
+        if (pair_bad_ || pair_.size() != 2)
+          bad_merge("a list of " + std::to_string(pair_.size()) + " items");
+        else
+          doc_.merges.push_back({std::move(pair_[0]), std::move(pair_[1]), false});
         ++merge_index_;
         mode_ = Mode::Merges;
         return true;

@@ -11,7 +11,8 @@ namespace loratune::hf {
 
 class JsonAt {
  public:
-  JsonAt(const nlohmann::json& j, const std::string& file, std::string path) : j_(&j), file_(&file), path_(std::move(path)) {}
+  JsonAt(const nlohmann::json& j, const std::string& file, std::string path)
+      : j_(&j), file_(&file), path_(std::move(path)) {}
 
   const nlohmann::json& raw() const { return *j_; }
   const std::string& file() const { return *file_; }
@@ -51,9 +52,6 @@ class JsonAt {
   std::string path_;
 };
 
-// Parses JSON text; malformed JSON is an error naming `file` and nlohmann's line/column.
-nlohmann::json parse_json(const std::string& text, const std::string& file);
-
 // A tokenizer.json read in one pass, with model.vocab and model.merges taken straight from the parser
 // into flat lists (as a DOM they would cost several times the rest: 150k+ map nodes and small arrays).
 // Where they were taken, the DOM holds null under those keys.
@@ -61,15 +59,16 @@ struct TokenizerDoc {
   nlohmann::json json;
   bool has_vocab = false, has_merges = false;
   std::vector<std::pair<std::string, int64_t>> vocab;  // in file order; a later duplicate key wins
-  std::string bad_vocab;   // the first entry whose id is not an integer: "token 'x' ... got V"
+  std::string bad_vocab;  // the first entry whose id is not an integer: "token 'x' ... got V"
   struct Merge {
     std::string a, b;
     bool legacy;  // "a b" in a (b empty) rather than ["a", "b"]
   };
   std::vector<Merge> merges;
-  long bad_merge = -1;     // index of the first entry that is neither "a b" nor ["a", "b"]
+  long bad_merge = -1;  // index of the first entry that is neither "a b" nor ["a", "b"]
   std::string bad_merge_text;
 };
+// Malformed JSON is an error naming `file` and nlohmann's line/column.
 TokenizerDoc parse_tokenizer_json(const std::string& text, const std::string& file);
 
 }  // namespace loratune::hf

@@ -68,8 +68,10 @@ void Normalizer::add(const JsonAt& j) {
     for (size_t i = 0; i < list.size(); ++i) add(list.at(i));
     return;
   } else if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
-    st.form = type == "NFC" ? NormForm::NFC : type == "NFD" ? NormForm::NFD : type == "NFKC" ? NormForm::NFKC
-                                                                                           : NormForm::NFKD;
+    st.form = type == "NFC"    ? NormForm::NFC
+              : type == "NFD"  ? NormForm::NFD
+              : type == "NFKC" ? NormForm::NFKC
+                               : NormForm::NFKD;
   } else if (type == "Lowercase") {
     st.kind = Kind::Lowercase;
   } else if (type == "Prepend") {
@@ -93,13 +95,21 @@ std::string Normalizer::apply(const std::string& in) const {
   std::string s = in;
   for (const Step& st : steps_) {
     switch (st.kind) {
-      case Kind::Form: s = normalize_form(s, st.form); break;
-      case Kind::Lowercase: s = to_lowercase(s); break;
+      case Kind::Form:
+        s = normalize_form(s, st.form);
+        break;
+      case Kind::Lowercase:
+        s = to_lowercase(s);
+        break;
       case Kind::Prepend:
         if (!s.empty()) s = st.text + s;
         break;
-      case Kind::Replace: s = replace_all(s, st.pattern, st.text); break;
-      case Kind::Strip: s = strip_white_space(s, st.left, st.right); break;
+      case Kind::Replace:
+        s = replace_all(s, st.pattern, st.text);
+        break;
+      case Kind::Strip:
+        s = strip_white_space(s, st.left, st.right);
+        break;
     }
   }
   return s;

@@ -23,8 +23,8 @@ class Normalizer {
   struct Step {
     Kind kind{};
     NormForm form = NormForm::NFC;
-    std::string text;  // Prepend: the prefix; Replace: the content
-    Regex pattern;     // Replace
+    std::string text;                  // Prepend: the prefix; Replace: the content
+    Regex pattern;                     // Replace
     bool left = false, right = false;  // Strip
   };
   void add(const JsonAt& j);

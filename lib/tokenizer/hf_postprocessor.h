@@ -10,7 +10,7 @@
 namespace loratune::hf {
 
 struct PostProcessor {
-  std::vector<int> prefix, suffix;  // ids the single template puts around the sequence
+  std::vector<int> prefix, suffix;              // ids the single template puts around the sequence
   static PostProcessor parse(const JsonAt& j);  // null: none
 
  private:

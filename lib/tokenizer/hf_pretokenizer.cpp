@@ -31,7 +31,8 @@ const ByteTables& tables() {
 }
 
 // GPT-2's pre-tokenizer pattern (tokenizers' ByteLevel with use_regex).
-const char* kGpt2Pattern = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+const char* kGpt2Pattern =
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 // tokenizers' Whitespace: \w+|[^\w\s]+ in the Rust regex crate's Unicode classes.
 const char* kRustWord = "\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}";
 
@@ -84,31 +85,38 @@ void emit(const Piece& p, std::vector<Seg>& segs, SplitBehavior behavior, std::v
   bool prev_match = false;
   switch (behavior) {
     case SplitBehavior::Removed:
-      for (const Seg& s : segs) if (!s.match) res.push_back(s);
+      for (const Seg& s : segs)
+        if (!s.match) res.push_back(s);
       break;
     case SplitBehavior::Isolated:
       res = segs;
       break;
     case SplitBehavior::MergedWithPrevious:
       for (const Seg& s : segs) {
-        if (s.match && !prev_match && !res.empty()) res.back().b = s.b;
-        else res.push_back(s);
+        if (s.match && !prev_match && !res.empty())
+          res.back().b = s.b;
+        else
+          res.push_back(s);
         prev_match = s.match;
       }
       break;
     case SplitBehavior::MergedWithNext:
       for (size_t k = segs.size(); k-- > 0;) {
         const Seg& s = segs[k];
-        if (s.match && !prev_match && !res.empty()) res.back().a = s.a;
-        else res.push_back(s);
+        if (s.match && !prev_match && !res.empty())
+          res.back().a = s.a;
+        else
+          res.push_back(s);
         prev_match = s.match;
       }
       std::reverse(res.begin(), res.end());
       break;
     case SplitBehavior::Contiguous:
       for (const Seg& s : segs) {
-        if (s.match == prev_match && !res.empty()) res.back().b = s.b;
-        else res.push_back(s);
+        if (s.match == prev_match && !res.empty())
+          res.back().b = s.b;
+        else
+          res.push_back(s);
         prev_match = s.match;
       }
       break;
@@ -163,15 +171,21 @@ void PreTokenizer::add(const JsonAt& j) {
     st.kind = Kind::Metaspace;
     st.replacement = j["replacement"].str();
     size_t i = 0;
-    if (st.replacement.empty() || (st.replacement_cp = next_char(st.replacement, i), i != st.replacement.size()))
+    if (st.replacement.empty() ||
+        (st.replacement_cp = next_char(st.replacement, i), i != st.replacement.size()))
       j["replacement"].fail("expected one character, got \"" + st.replacement + "\"");
     const std::string scheme = j.get_str("prepend_scheme", "always");
-    if (scheme == "always") st.prepend = 0;
-    else if (scheme == "first") st.prepend = 1;
-    else if (scheme == "never") st.prepend = 2;
-    else j["prepend_scheme"].unsupported("prepend_scheme '" + scheme + "'");
+    if (scheme == "always")
+      st.prepend = 0;
+    else if (scheme == "first")
+      st.prepend = 1;
+    else if (scheme == "never")
+      st.prepend = 2;
+    else
+      j["prepend_scheme"].unsupported("prepend_scheme '" + scheme + "'");
     if (j.has("add_prefix_space") && !j["add_prefix_space"].boolean()) {
-      if (st.prepend != 2) j.fail("add_prefix_space does not match declared prepend_scheme");  // as tokenizers
+      if (st.prepend != 2)
+        j.fail("add_prefix_space does not match declared prepend_scheme");  // as tokenizers
       st.prepend = 2;
     }
     st.split = j.get_bool("split", true);
@@ -223,15 +237,19 @@ void PreTokenizer::apply(const Step& st, std::vector<Piece>& in, std::vector<Pie
         std::string s;
         s.reserve(p.text.size() + 8);
         for (char c : p.text) {
-          if (c == ' ') s += st.replacement;
-          else s += c;
+          if (c == ' ')
+            s += st.replacement;
+          else
+            s += c;
         }
         const bool starts = s.compare(0, st.replacement.size(), st.replacement) == 0;
-        if (!s.empty() && !starts && (st.prepend == 0 || (st.prepend == 1 && p.at_start))) s = st.replacement + s;
+        if (!s.empty() && !starts && (st.prepend == 0 || (st.prepend == 1 && p.at_start)))
+          s = st.replacement + s;
         Piece q{std::move(s), p.at_start};
         if (st.split) {
           const uint32_t r = st.replacement_cp;
-          pred_segs(q.text, [r](uint32_t cp) { return cp == r; }, segs);
+          pred_segs(
+              q.text, [r](uint32_t cp) { return cp == r; }, segs);
           emit(q, segs, SplitBehavior::MergedWithNext, out);
         } else if (!q.text.empty()) {
           out.push_back(std::move(q));

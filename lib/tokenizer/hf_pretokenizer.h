@@ -28,7 +28,7 @@ int char_to_byte(uint32_t cp);
 class PreTokenizer {
  public:
   static PreTokenizer parse(const JsonAt& j);  // null: none (the whole piece is one pre-token)
-  // Appends the pre-tokens of `piece` to `out` (`scratch` avoids reallocations between calls).
+  // Appends the pre-tokens of `piece` to `out` (thread-local scratch lists: no allocation per step).
   void run(Piece piece, std::vector<Piece>& out) const;
   bool has_byte_level() const { return byte_level_; }
 
@@ -36,16 +36,16 @@ class PreTokenizer {
   enum class Kind { ByteLevel, Split, Digits, Metaspace, Punctuation, Whitespace, WhitespaceSplit };
   struct Step {
     Kind kind{};
-    Regex re;                  // Split; ByteLevel with use_regex; Whitespace
-    bool use_regex = false;    // ByteLevel
-    bool prefix_space = false; // ByteLevel add_prefix_space
-    bool invert = false;       // Split
-    bool individual = false;   // Digits
+    Regex re;                   // Split; ByteLevel with use_regex; Whitespace
+    bool use_regex = false;     // ByteLevel
+    bool prefix_space = false;  // ByteLevel add_prefix_space
+    bool invert = false;        // Split
+    bool individual = false;    // Digits
     SplitBehavior behavior = SplitBehavior::Isolated;
-    std::string replacement;   // Metaspace
+    std::string replacement;  // Metaspace
     uint32_t replacement_cp = 0;
-    int prepend = 0;           // Metaspace: 0 always, 1 first, 2 never
-    bool split = true;         // Metaspace
+    int prepend = 0;    // Metaspace: 0 always, 1 first, 2 never
+    bool split = true;  // Metaspace
   };
   void add(const JsonAt& j);
   void apply(const Step& st, std::vector<Piece>& in, std::vector<Piece>& out) const;

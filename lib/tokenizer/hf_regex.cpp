@@ -14,7 +14,9 @@ struct Regex::Code {
   pcre2_code* code = nullptr;
   bool jit = false;
   std::string pattern;
-  ~Code() { if (code) pcre2_code_free(code); }
+  ~Code() {
+    if (code) pcre2_code_free(code);
+  }
 };
 
 namespace {
@@ -58,15 +60,27 @@ std::string onig_to_pcre2(const std::string& p) {
       const char e = p[++i];
       const bool in = depth > 0;
       switch (e) {
-        case 's': out += "\\p{White_Space}"; break;
-        case 'S': out += "\\P{White_Space}"; break;
-        case 'w': out += in ? std::string(kWord) : "[" + std::string(kWord) + "]"; break;
-        case 'W':
-          if (in) out += "\\W";  // no exact class-internal complement; PCRE2's own
-          else out += "[^" + std::string(kWord) + "]";
+        case 's':
+          out += "\\p{White_Space}";
           break;
-        case 'h': out += in ? "0-9a-fA-F" : "[0-9a-fA-F]"; break;
-        case 'H': out += in ? "\\H" : "[^0-9a-fA-F]"; break;
+        case 'S':
+          out += "\\P{White_Space}";
+          break;
+        case 'w':
+          out += in ? std::string(kWord) : "[" + std::string(kWord) + "]";
+          break;
+        case 'W':
+          if (in)
+            out += "\\W";  // no exact class-internal complement; PCRE2's own
+          else
+            out += "[^" + std::string(kWord) + "]";
+          break;
+        case 'h':
+          out += in ? "0-9a-fA-F" : "[0-9a-fA-F]";
+          break;
+        case 'H':
+          out += in ? "\\H" : "[^0-9a-fA-F]";
+          break;
         case 'u':
           if (i + 4 < p.size()) {
             out += "\\x{" + p.substr(i + 1, 4) + "}";
@@ -104,8 +118,14 @@ std::string onig_to_pcre2(const std::string& p) {
       ++depth;
       out += c;
       // A ']' right after '[' or '[^' is a literal.
-      if (i + 1 < p.size() && p[i + 1] == '^') { out += '^'; ++i; }
-      if (i + 1 < p.size() && p[i + 1] == ']') { out += "\\]"; ++i; }
+      if (i + 1 < p.size() && p[i + 1] == '^') {
+        out += '^';
+        ++i;
+      }
+      if (i + 1 < p.size() && p[i + 1] == ']') {
+        out += "\\]";
+        ++i;
+      }
       continue;
     }
     if (c == ']' && depth > 0) --depth;

@@ -52,7 +52,8 @@ void HfTokenizer::Impl::model_ids(const std::string& word, std::vector<int>& out
   bpe.tokenize(word, out);
   if (word.size() < kMaxKey) {
     std::lock_guard<std::mutex> lock(mu);
-    if (cache.size() < kCacheCapacity) cache.emplace(word, std::vector<int>(out.begin() + static_cast<long>(mark), out.end()));
+    if (cache.size() < kCacheCapacity)
+      cache.emplace(word, std::vector<int>(out.begin() + static_cast<long>(mark), out.end()));
   }
 }
 
@@ -100,8 +101,14 @@ HfTokenizer HfTokenizer::from_json(const std::string& text, const std::string& s
   const nlohmann::json& j = doc.json;
   const JsonAt top(j, impl->file, "");
   if (!j.is_object()) top.fail("expected a JSON object at the top level");
-  if (top.has("truncation")) top["truncation"].unsupported("truncation (set it to null)");
-  if (top.has("padding")) top["padding"].unsupported("padding (set it to null)");
+  // tokenizers applies these on every encode (transformers switches them off per call); loratune does
+  // neither.
+  if (top.has("truncation"))
+    top["truncation"].fail("truncation is set; loratune's tokenizer.json reader does not truncate",
+                           "set \"truncation\" to null in the file (loratune cuts sequences itself)");
+  if (top.has("padding"))
+    top["padding"].fail("padding is set; loratune's tokenizer.json reader does not pad",
+                        "set \"padding\" to null in the file (loratune pads batches itself)");
   const JsonAt model = top["model"];
   if (model.is_null()) model.fail("a model is required");
   const std::string mtype = model.has("type") ? model["type"].str() : "";
@@ -109,15 +116,19 @@ HfTokenizer HfTokenizer::from_json(const std::string& text, const std::string& s
     if (mtype.empty()) model.fail("required key 'type' is missing (loratune reads BPE models)");
     model["type"].unsupported("model '" + mtype + "'");
   }
-  impl->normalizer = Normalizer::parse(top.has("normalizer") ? top["normalizer"] : JsonAt(nullptr, impl->file, "normalizer"));
-  impl->pre = PreTokenizer::parse(top.has("pre_tokenizer") ? top["pre_tokenizer"] : JsonAt(nullptr, impl->file, "pre_tokenizer"));
+  impl->normalizer = Normalizer::parse(top.has("normalizer") ? top["normalizer"]
+                                                             : JsonAt(nullptr, impl->file, "normalizer"));
+  impl->pre = PreTokenizer::parse(top.has("pre_tokenizer") ? top["pre_tokenizer"]
+                                                           : JsonAt(nullptr, impl->file, "pre_tokenizer"));
   impl->bpe = Bpe::parse(model, &doc);
-  impl->post = PostProcessor::parse(top.has("post_processor") ? top["post_processor"]
-                                                              : JsonAt(nullptr, impl->file, "post_processor"));
-  impl->decoder = Decoder::parse(top.has("decoder") ? top["decoder"] : JsonAt(nullptr, impl->file, "decoder"));
+  impl->post = PostProcessor::parse(
+      top.has("post_processor") ? top["post_processor"] : JsonAt(nullptr, impl->file, "post_processor"));
+  impl->decoder =
+      Decoder::parse(top.has("decoder") ? top["decoder"] : JsonAt(nullptr, impl->file, "decoder"));
   static const nlohmann::json kEmpty = nlohmann::json::array();
-  impl->added = AddedVocab::parse(top.has("added_tokens") ? top["added_tokens"] : JsonAt(kEmpty, impl->file, "added_tokens"),
-                                  impl->bpe, impl->normalizer);
+  impl->added = AddedVocab::parse(
+      top.has("added_tokens") ? top["added_tokens"] : JsonAt(kEmpty, impl->file, "added_tokens"), impl->bpe,
+      impl->normalizer);
   impl->vocab_size = std::max(impl->bpe.max_id(), impl->added.max_id()) + 1;
   return HfTokenizer(std::move(impl));
 }
@@ -126,8 +137,10 @@ std::vector<int> HfTokenizer::encode(const std::string& text, bool add_special_t
   std::vector<int> out;
   out.reserve(text.size() / 3 + 8);
   if (add_special_tokens) out = impl_->post.prefix;
-  if (is_valid_utf8(text)) impl_->encode_body(text, out);
-  else impl_->encode_body(utf8_lossy(text), out);
+  if (is_valid_utf8(text))
+    impl_->encode_body(text, out);
+  else
+    impl_->encode_body(utf8_lossy(text), out);
   if (add_special_tokens) out.insert(out.end(), impl_->post.suffix.begin(), impl_->post.suffix.end());
   return out;
 }

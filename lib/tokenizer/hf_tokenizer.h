@@ -9,7 +9,8 @@
 //   model          BPE (dropout null or 0)
 //   post_processor TemplateProcessing ByteLevel Sequence
 //   decoder        ByteLevel Metaspace ByteFallback Fuse Strip Replace Sequence
-// Anything else is refused by name (loratune::Error naming the file and the JSON path, e.g. "model.type").
+// Anything else is refused by name (loratune::Error naming the file and the JSON path, e.g. "model.type"),
+// and so are non-null "truncation" / "padding" (tokenizers would apply them on encode).
 // Regexes run on PCRE2 (JIT) with Oniguruma's meaning of \s \S \w \W translated (see hf_regex.h).
 // This header is free of PCRE2 / utf8proc / JSON headers: the implementation is behind a pimpl.
 #pragma once
@@ -49,9 +50,9 @@ class HfTokenizer {
 
   // 1 + the largest id of the model vocabulary and the added tokens.
   int vocab_size() const;
-  std::string id_to_token(int id) const;            // "" when unknown
-  int token_to_id(const std::string& token) const;  // added tokens first, then the model; -1 if absent
-  bool is_special(int id) const;                     // a special added token
+  std::string id_to_token(int id) const;                  // "" when unknown
+  int token_to_id(const std::string& token) const;        // added tokens first, then the model; -1 if absent
+  bool is_special(int id) const;                          // a special added token
   const std::vector<HfAddedToken>& added_tokens() const;  // ascending id
   // What the post-processor's single template puts before / after the sequence.
   const std::vector<int>& template_prefix_ids() const;

@@ -10,9 +10,15 @@ namespace loratune::hf {
 uint32_t next_char(const std::string& s, size_t& i) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data()) + i;
   const unsigned char c = p[0];
-  if (c < 0x80) { ++i; return c; }
+  if (c < 0x80) {
+    ++i;
+    return c;
+  }
   const size_t n = utf8_seq_len(c);
-  if (n == 1 || i + n > s.size()) { ++i; return 0xFFFD; }
+  if (n == 1 || i + n > s.size()) {
+    ++i;
+    return 0xFFFD;
+  }
   uint32_t cp = n == 2 ? (c & 0x1F) : n == 3 ? (c & 0x0F) : (c & 0x07);
   for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (p[k] & 0x3F);
   i += n;
@@ -45,16 +51,16 @@ namespace {
 int valid_seq(const unsigned char* p, size_t n) {
   const unsigned char c = p[0];
   if (c < 0x80) return 1;
-  int len;
-  unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
+  int len = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
   if (c >= 0xC2 && c <= 0xDF) len = 2;
-  else if (c == 0xE0) { len = 3; lo = 0xA0; }
-  else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) len = 3;
-  else if (c == 0xED) { len = 3; hi = 0x9F; }
-  else if (c == 0xF0) { len = 4; lo = 0x90; }
-  else if (c >= 0xF1 && c <= 0xF3) len = 4;
-  else if (c == 0xF4) { len = 4; hi = 0x8F; }
-  else return -1;
+  if (c >= 0xE0 && c <= 0xEF) len = 3;
+  if (c >= 0xF0 && c <= 0xF4) len = 4;
+  if (c == 0xE0) lo = 0xA0;  // no overlong 3-byte forms
+  if (c == 0xED) hi = 0x9F;  // no surrogates
+  if (c == 0xF0) lo = 0x90;  // no overlong 4-byte forms
+  if (c == 0xF4) hi = 0x8F;  // nothing above U+10FFFF
+  if (len == 0) return -1;
   for (int k = 1; k < len; ++k) {
     if (static_cast<size_t>(k) >= n) return -k;
     const unsigned char b = p[k];
@@ -70,7 +76,10 @@ bool is_valid_utf8(const std::string& s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   size_t i = 0, n = s.size();
   while (i < n) {
-    if (p[i] < 0x80) { ++i; continue; }
+    if (p[i] < 0x80) {
+      ++i;
+      continue;
+    }
     const int len = valid_seq(p + i, n - i);
     if (len < 0) return false;
     i += static_cast<size_t>(len);
@@ -100,7 +109,14 @@ std::string utf8_lossy(const std::string& bytes) {
 bool is_white_space(uint32_t cp) {
   if (cp <= 0x20) return cp == 0x20 || (cp >= 0x09 && cp <= 0x0D);
   switch (cp) {
-    case 0x85: case 0xA0: case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
       return true;
     default:
       return cp >= 0x2000 && cp <= 0x200A;
@@ -114,26 +130,40 @@ bool is_numeric(uint32_t cp) {
 }
 
 bool is_punctuation(uint32_t cp) {
-  if (cp < 0x80) return (cp >= 0x21 && cp <= 0x2F) || (cp >= 0x3A && cp <= 0x40) || (cp >= 0x5B && cp <= 0x60) ||
-                        (cp >= 0x7B && cp <= 0x7E);
+  if (cp < 0x80)
+    return (cp >= 0x21 && cp <= 0x2F) || (cp >= 0x3A && cp <= 0x40) || (cp >= 0x5B && cp <= 0x60) ||
+           (cp >= 0x7B && cp <= 0x7E);
   const auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(cp));
   return cat >= UTF8PROC_CATEGORY_PC && cat <= UTF8PROC_CATEGORY_PO;
 }
 
 std::string normalize_form(const std::string& s, NormForm form) {
   bool ascii = true;
-  for (unsigned char c : s) if (c >= 0x80) { ascii = false; break; }
+  for (unsigned char c : s)
+    if (c >= 0x80) {
+      ascii = false;
+      break;
+    }
   if (ascii) return s;  // every normalization form leaves ASCII unchanged
   int opts = UTF8PROC_STABLE;
   switch (form) {
-    case NormForm::NFC: opts |= UTF8PROC_COMPOSE; break;
-    case NormForm::NFD: opts |= UTF8PROC_DECOMPOSE; break;
-    case NormForm::NFKC: opts |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT; break;
-    case NormForm::NFKD: opts |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT; break;
+    case NormForm::NFC:
+      opts |= UTF8PROC_COMPOSE;
+      break;
+    case NormForm::NFD:
+      opts |= UTF8PROC_DECOMPOSE;
+      break;
+    case NormForm::NFKC:
+      opts |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT;
+      break;
+    case NormForm::NFKD:
+      opts |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT;
+      break;
   }
   utf8proc_uint8_t* out = nullptr;
-  const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
-                              static_cast<utf8proc_ssize_t>(s.size()), &out, static_cast<utf8proc_option_t>(opts));
+  const auto n =
+      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
+                   static_cast<utf8proc_ssize_t>(s.size()), &out, static_cast<utf8proc_option_t>(opts));
   if (n < 0) fail_input(std::string("Unicode normalization failed: ") + utf8proc_errmsg(n));
   std::string r(reinterpret_cast<char*>(out), static_cast<size_t>(n));
   std::free(out);

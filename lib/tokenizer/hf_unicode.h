@@ -20,9 +20,9 @@ bool is_valid_utf8(const std::string& s);
 // Rust's String::from_utf8_lossy (and Python's decode(errors="replace")).
 std::string utf8_lossy(const std::string& bytes);
 
-bool is_white_space(uint32_t cp);   // Unicode White_Space (Rust char::is_whitespace)
-bool is_numeric(uint32_t cp);       // general category N* (Rust char::is_numeric)
-bool is_punctuation(uint32_t cp);   // ASCII punctuation or category P* (tokenizers' Punctuation)
+bool is_white_space(uint32_t cp);  // Unicode White_Space (Rust char::is_whitespace)
+bool is_numeric(uint32_t cp);      // general category N* (Rust char::is_numeric)
+bool is_punctuation(uint32_t cp);  // ASCII punctuation or category P* (tokenizers' Punctuation)
 
 enum class NormForm { NFC, NFD, NFKC, NFKD };
 std::string normalize_form(const std::string& s, NormForm form);

@@ -56,7 +56,8 @@ std::string tokenizer_json(const std::string& model, const std::string& extra = 
          model + extra + "}";
 }
 const std::string kModel =
-    R"({"type": "BPE", "dropout": null, "unk_token": null, "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": [["a", "b"]]})";
+    R"({"type": "BPE", "dropout": null, "unk_token": null, "vocab": {"a": 0, "b": 1, "ab": 2},
+        "merges": [["a", "b"]]})";
 
 }  // namespace
 
@@ -131,7 +132,11 @@ TEST_CASE("HfTokenizer accessors", "[tokenizer][hf]") {
   CHECK(tok.sha256().size() == 64);
   CHECK(tok.encode_pieces("the hello", false) == std::vector<std::string>{"t", "he", "Ġ", "he", "ll", "o"});
   // Invalid UTF-8 is read as U+FFFD (what Python's errors="replace" gives tokenizers).
-  CHECK(tok.encode("a\xff" "b", false) == tok.encode("a\xEF\xBF\xBD" "b", false));
+  CHECK(tok.encode("a\xff"
+                   "b",
+                   false) == tok.encode("a\xEF\xBF\xBD"
+                                        "b",
+                                        false));
 }
 
 TEST_CASE("HfTokenizer::encode is thread-safe (shared pre-token cache)", "[tokenizer][hf]") {
@@ -167,7 +172,11 @@ TEST_CASE("Oniguruma patterns translate to PCRE2", "[tokenizer][hf]") {
   // U+180E is White_Space for neither Oniguruma nor Unicode 15, but PCRE2's \s takes it.
   const auto re = hf::Regex::onig(R"(\s)");
   std::vector<std::pair<size_t, size_t>> m;
-  re.find_all("a\xE1\xA0\x8E" "b\xC2\xA0" "c", m);
+  re.find_all(
+      "a\xE1\xA0\x8E"
+      "b\xC2\xA0"
+      "c",
+      m);
   REQUIRE(m.size() == 1);
   CHECK(m[0] == std::make_pair<size_t, size_t>(5, 7));
   // Empty matches: as Oniguruma's iterator, an empty match right after a match is skipped.
@@ -176,9 +185,12 @@ TEST_CASE("Oniguruma patterns translate to PCRE2", "[tokenizer][hf]") {
 }
 
 TEST_CASE("UTF-8 lossy decoding replaces maximal invalid subparts", "[tokenizer][hf]") {
-  CHECK(hf::utf8_lossy("a\xF0\x9F\x98" "b") == "a\xEF\xBF\xBD" "b");              // truncated 4-byte: one U+FFFD
-  CHECK(hf::utf8_lossy("\xC0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD");                 // overlong: one per byte
-  CHECK(hf::utf8_lossy("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"); // surrogate
+  CHECK(hf::utf8_lossy("a\xF0\x9F\x98"
+                       "b") ==
+        "a\xEF\xBF\xBD"
+        "b");                                                       // truncated 4-byte: one U+FFFD
+  CHECK(hf::utf8_lossy("\xC0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong: one per byte
+  CHECK(hf::utf8_lossy("\xED\xA0\x80") == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
   CHECK(hf::utf8_lossy("ok\xE2\x82\xAC") == "ok\xE2\x82\xAC");
   CHECK(hf::to_lowercase("\xC4\xB0X") == "i\xCC\x87x");  // U+0130 lowercases to two characters
 }
@@ -196,46 +208,52 @@ TEST_CASE("tokenizer.json errors name the file and the key", "[tokenizer][hf]") 
   SECTION("missing key") {
     const std::string e = input_error([&] { HfTokenizer::from_json(R"({"version": "1.0"})", "t.json"); });
     CHECK_THAT(e, Catch::Contains("t.json") && Catch::Contains("'model'"));
-    const std::string e2 = input_error([&] {
-      HfTokenizer::from_json(tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0}})"), "t.json");
-    });
+    const std::string e2 = input_error(
+        [&] { HfTokenizer::from_json(tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0}})"), "t.json"); });
     CHECK_THAT(e2, Catch::Contains("t.json: model") && Catch::Contains("'merges'"));
   }
   SECTION("a merge naming a token outside the vocabulary") {
     const std::string e = input_error([&] {
       HfTokenizer::from_json(tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2},
-                                                "merges": ["a b", "b c"]})"), "t.json");
+                                                "merges": ["a b", "b c"]})"),
+                             "t.json");
     });
     CHECK_THAT(e, Catch::Contains("t.json: model.merges[1]") && Catch::Contains("\"c\"") &&
                       Catch::Contains("merge 1"));
     const std::string e2 = input_error([&] {
-      HfTokenizer::from_json(tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": [["a", "b"]]})"),
-                             "t.json");
+      HfTokenizer::from_json(
+          tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": [["a", "b"]]})"), "t.json");
     });
     CHECK_THAT(e2, Catch::Contains("model.merges[0]") && Catch::Contains("\"ab\""));
     const std::string e3 = input_error([&] {
-      HfTokenizer::from_json(tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0}, "merges": ["a b c"]})"), "t.json");
+      HfTokenizer::from_json(tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0}, "merges": ["a b c"]})"),
+                             "t.json");
     });
     CHECK_THAT(e3, Catch::Contains("model.merges[0]"));
   }
   SECTION("malformed vocab / merges entries (read by the streaming parser)") {
     const std::string e = input_error([&] {
-      HfTokenizer::from_json(tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0, "b": "1"}, "merges": []})"), "t.json");
+      HfTokenizer::from_json(tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0, "b": "1"}, "merges": []})"),
+                             "t.json");
     });
-    CHECK_THAT(e, Catch::Contains("t.json: model.vocab") && Catch::Contains("token 'b'") && Catch::Contains("\"1\""));
+    CHECK_THAT(e, Catch::Contains("t.json: model.vocab") && Catch::Contains("token 'b'") &&
+                      Catch::Contains("\"1\""));
     const std::string e2 = input_error([&] {
       HfTokenizer::from_json(tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2},
-                                                "merges": [["a", "b"], 7]})"), "t.json");
+                                                "merges": [["a", "b"], 7]})"),
+                             "t.json");
     });
     CHECK_THAT(e2, Catch::Contains("t.json: model.merges[1]") && Catch::Contains("got 7"));
     const std::string e3 = input_error([&] {
       HfTokenizer::from_json(tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2},
-                                                "merges": ["a b", ["a", "b", "c"]]})"), "t.json");
+                                                "merges": ["a b", ["a", "b", "c"]]})"),
+                             "t.json");
     });
     CHECK_THAT(e3, Catch::Contains("t.json: model.merges[1]") && Catch::Contains("3 items"));
     // A later duplicate key wins, as in tokenizers (a map): "b" is id 3, and "ab" still merges.
     const HfTokenizer tok = HfTokenizer::from_json(
-        tokenizer_json(R"({"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "b": 3}, "merges": [["a", "b"]]})"),
+        tokenizer_json(
+            R"({"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "b": 3}, "merges": [["a", "b"]]})"),
         "t.json");
     CHECK(tok.token_to_id("b") == 3);
     CHECK(tok.encode("ab", false) == std::vector<int>{2});
@@ -244,29 +262,42 @@ TEST_CASE("tokenizer.json errors name the file and the key", "[tokenizer][hf]") 
   SECTION("unsupported components are refused by name and JSON path") {
     const auto refused = [](const std::string& json, const std::string& path, const std::string& name) {
       const std::string e = input_error([&] { HfTokenizer::from_json(json, "t.json"); });
-      CHECK_THAT(e, Catch::Contains("t.json: " + path) && Catch::Contains(name) && Catch::Contains("not supported"));
+      CHECK_THAT(
+          e, Catch::Contains("t.json: " + path) && Catch::Contains(name) && Catch::Contains("not supported"));
     };
     refused(tokenizer_json(R"({"type": "Unigram", "vocab": []})"), "model.type", "Unigram");
     refused(tokenizer_json(R"({"type": "WordPiece", "vocab": {}})"), "model.type", "WordPiece");
-    refused(tokenizer_json(R"({"type": "BPE", "dropout": 0.1, "vocab": {}, "merges": []})"), "model.dropout", "dropout");
+    refused(tokenizer_json(R"({"type": "BPE", "dropout": 0.1, "vocab": {}, "merges": []})"), "model.dropout",
+            "dropout");
     refused(tokenizer_json(kModel, R"(, "normalizer": {"type": "Precompiled", "precompiled_charsmap": ""})"),
             "normalizer.type", "Precompiled");
     refused(tokenizer_json(kModel, R"(, "normalizer": {"type": "Sequence", "normalizers": [{"type": "NFC"},
-            {"type": "BertNormalizer"}]})"), "normalizer.normalizers[1].type", "BertNormalizer");
-    refused(tokenizer_json(kModel, R"(, "pre_tokenizer": {"type": "BertPreTokenizer"})"), "pre_tokenizer.type",
-            "BertPreTokenizer");
+            {"type": "BertNormalizer"}]})"),
+            "normalizer.normalizers[1].type", "BertNormalizer");
+    refused(tokenizer_json(kModel, R"(, "pre_tokenizer": {"type": "BertPreTokenizer"})"),
+            "pre_tokenizer.type", "BertPreTokenizer");
     refused(tokenizer_json(kModel, R"(, "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type":
             "Split", "pattern": {"Regex": "a"}, "behavior": "Sideways", "invert": false}]})"),
             "pre_tokenizer.pretokenizers[0].behavior", "Sideways");
-    refused(tokenizer_json(kModel, R"(, "post_processor": {"type": "RobertaProcessing"})"), "post_processor.type",
-            "RobertaProcessing");
-    refused(tokenizer_json(kModel, R"(, "decoder": {"type": "WordPiece", "prefix": "##"})"), "decoder.type", "WordPiece");
-    refused(tokenizer_json(kModel, R"(, "truncation": {"max_length": 8})"), "truncation", "truncation");
+    refused(tokenizer_json(kModel, R"(, "post_processor": {"type": "RobertaProcessing"})"),
+            "post_processor.type", "RobertaProcessing");
+    refused(tokenizer_json(kModel, R"(, "decoder": {"type": "WordPiece", "prefix": "##"})"), "decoder.type",
+            "WordPiece");
+  }
+  SECTION("truncation and padding are refused") {
+    const auto load = [](const std::string& extra) {
+      return input_error([&] { HfTokenizer::from_json(tokenizer_json(kModel, extra), "t.json"); });
+    };
+    CHECK_THAT(load(R"(, "truncation": {"max_length": 8})"),
+               Catch::Contains("t.json: truncation") && Catch::Contains("does not truncate"));
+    CHECK_THAT(load(R"(, "padding": {"strategy": "BatchLongest"})"),
+               Catch::Contains("t.json: padding") && Catch::Contains("does not pad"));
   }
   SECTION("a regex that does not compile") {
     const std::string e = input_error([&] {
       HfTokenizer::from_json(tokenizer_json(kModel, R"(, "pre_tokenizer": {"type": "Split", "pattern":
-                             {"Regex": "(a"}, "behavior": "Isolated", "invert": false})"), "t.json");
+                             {"Regex": "(a"}, "behavior": "Isolated", "invert": false})"),
+                             "t.json");
     });
     CHECK_THAT(e, Catch::Contains("t.json: pre_tokenizer.pattern") && Catch::Contains("(a"));
   }
