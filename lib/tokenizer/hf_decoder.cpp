@@ -188,6 +188,51 @@ void Decoder::run(const Step& st, std::vector<std::string>& toks) const {
   }
 }
 
+std::string Decoder::piece_bytes(const std::string& token) const {
+  std::string t = token;
+  for (const Step& st : steps_) {
+    switch (st.kind) {
+      case Kind::ByteLevel: {
+        std::string bytes;
+        size_t i = 0;
+        bool ok = true;
+        while (ok && i < t.size()) {
+          const int b = char_to_byte(next_char(t, i));
+          ok = b >= 0;
+          bytes += static_cast<char>(b);
+        }
+        if (ok) t = std::move(bytes);
+        break;
+      }
+      case Kind::Metaspace: {
+        std::string out;
+        size_t i = 0;
+        while (i < t.size()) {
+          const size_t a = i;
+          if (next_char(t, i) == st.ch)
+            out += ' ';
+          else
+            out.append(t, a, i - a);
+        }
+        t = std::move(out);
+        break;
+      }
+      case Kind::ByteFallback: {
+        const int b = byte_token(t);
+        if (b >= 0) t.assign(1, static_cast<char>(b));
+        break;
+      }
+      case Kind::Replace:
+        t = replace_all(t, st.pattern, st.content);
+        break;
+      case Kind::Fuse:
+      case Kind::Strip:
+        break;
+    }
+  }
+  return t;
+}
+
 std::string Decoder::decode(std::vector<std::string> tokens) const {
   if (!present_) {
     std::string out;

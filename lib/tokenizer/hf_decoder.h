@@ -16,6 +16,10 @@ class Decoder {
  public:
   static Decoder parse(const JsonAt& j);  // null: none
   std::string decode(std::vector<std::string> tokens) const;
+  // The bytes one token stands for, for streaming: the steps on this token alone, except that no leading
+  // space is dropped (Metaspace's first token, Strip) and bytes stay raw (a ByteLevel or "<0xNN>" token can
+  // be part of a UTF-8 sequence; callers accumulate until it is complete).
+  std::string piece_bytes(const std::string& token) const;
   bool present() const { return present_; }
 
  private:

@@ -164,6 +164,12 @@ std::string HfTokenizer::decode(const std::vector<int>& ids, bool skip_special_t
   return impl_->decoder.decode(std::move(toks));
 }
 
+std::string HfTokenizer::decode_piece(int id) const {
+  const std::string* s = impl_->added.decode_form(id);
+  if (!s) s = impl_->bpe.id_to_token(id);
+  return s ? impl_->decoder.piece_bytes(*s) : std::string();
+}
+
 int HfTokenizer::vocab_size() const { return impl_->vocab_size; }
 
 std::string HfTokenizer::id_to_token(int id) const {

@@ -48,6 +48,12 @@ class HfTokenizer {
   // As tokenizers' `Tokenizer.decode(ids, skip_special_tokens=...)`; unknown ids are dropped.
   std::string decode(const std::vector<int>& ids, bool skip_special_tokens) const;
 
+  // The bytes of one token for streaming output (see Decoder::piece_bytes): "▁" is a space, byte tokens
+  // are raw bytes (possibly an incomplete UTF-8 sequence), an added token is its text; "" when unknown.
+  // decode() of a whole sequence can differ at the start (a dropped leading space) and where bytes
+  // do not form valid UTF-8 (U+FFFD there).
+  std::string decode_piece(int id) const;
+
   // 1 + the largest id of the model vocabulary and the added tokens.
   int vocab_size() const;
   std::string id_to_token(int id) const;                  // "" when unknown

@@ -139,6 +139,28 @@ TEST_CASE("HfTokenizer accessors", "[tokenizer][hf]") {
                                         false));
 }
 
+TEST_CASE("HfTokenizer::decode_piece streams the bytes of each token", "[tokenizer][hf]") {
+  for (const auto& c : kFullCases) {
+    const std::string name = c.name;
+    if (name != "bytelevel_template" && name != "spm_byte_fallback") continue;
+    INFO(name << " on \"" << c.text << "\"");
+    const HfTokenizer tok = HfTokenizer::from_json(c.json, name + ".json");
+    std::string joined;
+    for (int id : c.ids_nospecial) joined += tok.decode_piece(id);
+    // Byte-level: exactly the text; Metaspace with prepend_scheme "first": the text after the prepended
+    // space (which decode() drops).
+    const std::string text = c.text;
+    if (name == "bytelevel_template")
+      CHECK(joined == text);
+    else if (text.rfind("<s>", 0) == 0)
+      CHECK(joined == text);
+    else if (!text.empty() && text[0] != ' ')
+      CHECK(joined == " " + text);
+  }
+  const HfTokenizer tok = HfTokenizer::from_json(kFullCases[0].json, "t.json");
+  CHECK(tok.decode_piece(-5).empty());
+}
+
 TEST_CASE("HfTokenizer::encode is thread-safe (shared pre-token cache)", "[tokenizer][hf]") {
   const FullCase* bl = nullptr;
   for (const auto& c : kFullCases)
