@@ -1,6 +1,86 @@
 #include "tokenizer/hf_postprocessor.h"
 
+#include <algorithm>
+
+#include "core/error.h"
+
 namespace loratune::hf {
+
+Truncation Truncation::parse(const JsonAt& j) {
+  Truncation t;
+  if (j.is_null()) return t;
+  t.on = true;
+  t.file = j.file();
+  const int64_t max = j["max_length"].integer(), stride = j.get_int("stride", 0);
+  if (max < 0 || stride < 0) j.fail("max_length and stride must be non-negative");
+  t.max_length = static_cast<size_t>(max);
+  t.stride = static_cast<size_t>(stride);
+  const std::string dir = j.get_str("direction", "Right");
+  if (dir != "Right" && dir != "Left") j["direction"].unsupported("truncation direction '" + dir + "'");
+  t.left = dir == "Left";
+  const std::string strategy = j.get_str("strategy", "LongestFirst");
+  if (strategy != "LongestFirst" && strategy != "OnlyFirst" && strategy != "OnlySecond")
+    j["strategy"].unsupported("truncation strategy '" + strategy + "'");
+  t.only_second = strategy == "OnlySecond";
+  return t;
+}
+
+void Truncation::apply(std::vector<int>& ids, size_t n_added) const {
+  if (!on) return;
+  size_t max = max_length;
+  if (n_added > 0) {
+    if (n_added > max) return;  // tokenizers' usize subtraction wraps there: no truncation
+    max -= n_added;
+  }
+  if (ids.size() <= max) return;
+  if (max == 0) {
+    ids.clear();
+    return;
+  }
+  if (only_second)
+    fail_input(file + ": truncation.strategy OnlySecond needs a second sequence",
+               "set the strategy to LongestFirst or the truncation to null");
+  if (stride >= max)
+    fail_input(file + ": truncation.stride " + std::to_string(stride) + " must be below max_length " +
+                   std::to_string(max) + " (less the special tokens)",
+               "lower the stride or raise max_length in the file");
+  if (left)
+    ids.erase(ids.begin(), ids.end() - static_cast<long>(max));
+  else
+    ids.resize(max);
+}
+
+Padding Padding::parse(const JsonAt& j) {
+  Padding p;
+  if (j.is_null()) return p;
+  p.on = true;
+  const JsonAt strategy = j["strategy"];
+  if (strategy.raw().is_string() && strategy.str() == "BatchLongest") {
+    p.fixed = false;
+  } else if (strategy.raw().is_object() && strategy.has("Fixed")) {
+    p.fixed = true;
+    p.size = static_cast<size_t>(std::max<int64_t>(0, strategy["Fixed"].integer()));
+  } else {
+    strategy.unsupported("padding strategy " + strategy.raw().dump());
+  }
+  const std::string dir = j.get_str("direction", "Right");
+  if (dir != "Right" && dir != "Left") j["direction"].unsupported("padding direction '" + dir + "'");
+  p.left = dir == "Left";
+  p.multiple = static_cast<size_t>(std::max<int64_t>(0, j.get_int("pad_to_multiple_of", 0)));
+  p.pad_id = static_cast<int>(j.get_int("pad_id", 0));
+  return p;
+}
+
+void Padding::apply(std::vector<int>& ids) const {
+  if (!on) return;
+  size_t len = fixed ? size : ids.size();
+  if (multiple > 0 && len % multiple > 0) len += multiple - len % multiple;
+  if (ids.size() >= len) return;
+  if (left)
+    ids.insert(ids.begin(), len - ids.size(), pad_id);
+  else
+    ids.resize(len, pad_id);
+}
 
 PostProcessor PostProcessor::parse(const JsonAt& j) {
   PostProcessor p;

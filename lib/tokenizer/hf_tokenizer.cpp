@@ -26,6 +26,8 @@ struct HfTokenizer::Impl {
   Bpe bpe;
   AddedVocab added;
   PostProcessor post;
+  Truncation truncation;
+  Padding padding;
   Decoder decoder;
   int vocab_size = 0;
 
@@ -101,14 +103,10 @@ HfTokenizer HfTokenizer::from_json(const std::string& text, const std::string& s
   const nlohmann::json& j = doc.json;
   const JsonAt top(j, impl->file, "");
   if (!j.is_object()) top.fail("expected a JSON object at the top level");
-  // tokenizers applies these on every encode (transformers switches them off per call); loratune does
-  // neither.
-  if (top.has("truncation"))
-    top["truncation"].fail("truncation is set; loratune's tokenizer.json reader does not truncate",
-                           "set \"truncation\" to null in the file (loratune cuts sequences itself)");
-  if (top.has("padding"))
-    top["padding"].fail("padding is set; loratune's tokenizer.json reader does not pad",
-                        "set \"padding\" to null in the file (loratune pads batches itself)");
+  impl->truncation = Truncation::parse(top.has("truncation") ? top["truncation"]
+                                                             : JsonAt(nullptr, impl->file, "truncation"));
+  impl->padding =
+      Padding::parse(top.has("padding") ? top["padding"] : JsonAt(nullptr, impl->file, "padding"));
   const JsonAt model = top["model"];
   if (model.is_null()) model.fail("a model is required");
   const std::string mtype = model.has("type") ? model["type"].str() : "";
@@ -134,16 +132,35 @@ HfTokenizer HfTokenizer::from_json(const std::string& text, const std::string& s
 }
 
 std::vector<int> HfTokenizer::encode(const std::string& text, bool add_special_tokens) const {
-  std::vector<int> out;
-  out.reserve(text.size() / 3 + 8);
-  if (add_special_tokens) out = impl_->post.prefix;
+  const Impl& m = *impl_;
+  std::vector<int> body;
+  body.reserve(text.size() / 3 + 8);
   if (is_valid_utf8(text))
-    impl_->encode_body(text, out);
+    m.encode_body(text, body);
   else
-    impl_->encode_body(utf8_lossy(text), out);
-  if (add_special_tokens) out.insert(out.end(), impl_->post.suffix.begin(), impl_->post.suffix.end());
+    m.encode_body(utf8_lossy(text), body);
+  // tokenizers' post_process: truncate (room left for the template's tokens), add them, pad.
+  m.truncation.apply(body, add_special_tokens ? m.post.prefix.size() + m.post.suffix.size() : 0);
+  std::vector<int> out;
+  if (add_special_tokens) {
+    out.reserve(body.size() + m.post.prefix.size() + m.post.suffix.size());
+    out = m.post.prefix;
+    out.insert(out.end(), body.begin(), body.end());
+    out.insert(out.end(), m.post.suffix.begin(), m.post.suffix.end());
+  } else {
+    out = std::move(body);
+  }
+  m.padding.apply(out);
   return out;
 }
+
+void HfTokenizer::disable_truncation_and_padding() {
+  impl_->truncation.on = false;
+  impl_->padding.on = false;
+}
+
+bool HfTokenizer::truncates() const { return impl_->truncation.on; }
+bool HfTokenizer::pads() const { return impl_->padding.on; }
 
 std::vector<std::string> HfTokenizer::encode_pieces(const std::string& text, bool add_special_tokens) const {
   std::vector<std::string> out;

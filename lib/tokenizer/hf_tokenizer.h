@@ -9,8 +9,9 @@
 //   model          BPE (dropout null or 0)
 //   post_processor TemplateProcessing ByteLevel Sequence
 //   decoder        ByteLevel Metaspace ByteFallback Fuse Strip Replace Sequence
-// Anything else is refused by name (loratune::Error naming the file and the JSON path, e.g. "model.type"),
-// and so are non-null "truncation" / "padding" (tokenizers would apply them on encode).
+// and the file's "truncation" / "padding" (applied on encode as tokenizers does; transformers switches them
+// off per call: disable_truncation_and_padding() does the same). Anything else is refused by name
+// (loratune::Error naming the file and the JSON path, e.g. "model.type"), never approximated.
 // Regexes run on PCRE2 (JIT) with Oniguruma's meaning of \s \S \w \W translated (see hf_regex.h).
 // This header is free of PCRE2 / utf8proc / JSON headers: the implementation is behind a pimpl.
 #pragma once
@@ -43,6 +44,11 @@ class HfTokenizer {
   // template tokens (BOS/EOS). Invalid UTF-8 in `text` is replaced by U+FFFD first (as Python's
   // bytes.decode(errors="replace") would). Thread-safe.
   std::vector<int> encode(const std::string& text, bool add_special_tokens) const;
+  // The file's truncation / padding settings (see the header comment).
+  bool truncates() const;
+  bool pads() const;
+  void disable_truncation_and_padding();
+
   // The token strings of encode() (as `Encoding.tokens`).
   std::vector<std::string> encode_pieces(const std::string& text, bool add_special_tokens) const;
   // As tokenizers' `Tokenizer.decode(ids, skip_special_tokens=...)`; unknown ids are dropped.

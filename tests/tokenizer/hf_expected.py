@@ -103,6 +103,10 @@ def sp(k): return {"SpecialToken": {"id": k, "type_id": 0}}
 A = {"Sequence": {"id": "A", "type_id": 0}}
 BYTE_TOKENS = ["<0x%02X>" % b for b in range(256)]
 SPM_DEC = {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": S("\u2581"), "content": " "}, {"type": "ByteFallback"}, {"type": "Fuse"}, {"type": "Strip", "content": " ", "start": 1, "stop": 0}]}
+BASE_BL = tj(bpe(BYTES, [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("l", "l"), ("e", "ll")]), pre=BL, decoder=BLD,
+              post=template([sp("<s>"), A, sp("</s>")], {"<s>": 261, "</s>": 262}),
+              added=[("<s>", True, False, False, False, False), ("</s>", True, False, False, False, False),
+                     ("<pad>", True, False, False, False, False)])
 full_cases = [
   ("bytelevel_template", tj(bpe(BYTES, [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("l", "l"), ("e", "ll")]), pre=BL, decoder=BLD,
       post=template([sp("<s>"), A, sp("</s>")], {"<s>": 261, "</s>": 262}),
@@ -127,6 +131,18 @@ full_cases = [
       pre={"type": "WhitespaceSplit"}), ["abc ab c"]),
   ("ignore_merges", tj(bpe(["a", "b", "c", "abc"], [("a", "b")], ignore_merges=True), pre={"type": "WhitespaceSplit"}), ["abc abcc"]),
   ("merge_ranks", tj(dict(bpe(["a", "b", "c"], [("b", "c"), ("a", "b"), ("a", "bc")]), merges=["#version: 0.2", "b c", "a b", "a bc"]), pre={"type": "WhitespaceSplit"}), ["abc abab cab"]),
+  ("truncate_right", dict(BASE_BL, truncation={"direction": "Right", "max_length": 5, "strategy": "LongestFirst", "stride": 0}),
+   ["the hello the hello", "x", ""]),
+  ("truncate_left", dict(BASE_BL, truncation={"direction": "Left", "max_length": 4, "strategy": "OnlyFirst", "stride": 1}),
+   ["the hello the hello"]),
+  ("truncate_below_template", dict(BASE_BL, truncation={"direction": "Right", "max_length": 1, "strategy": "LongestFirst", "stride": 0}),
+   ["the hello"]),
+  ("truncate_to_template", dict(BASE_BL, truncation={"direction": "Right", "max_length": 2, "strategy": "LongestFirst", "stride": 0}),
+   ["the hello"]),
+  ("pad_fixed", dict(BASE_BL, padding={"strategy": {"Fixed": 12}, "direction": "Right", "pad_to_multiple_of": None, "pad_id": 263, "pad_type_id": 0, "pad_token": "<pad>"}),
+   ["the hello", "the hello the hello the hello"]),
+  ("pad_multiple_left", dict(BASE_BL, padding={"strategy": "BatchLongest", "direction": "Left", "pad_to_multiple_of": 8, "pad_id": 263, "pad_type_id": 0, "pad_token": "<pad>"}),
+   ["the hello", ""]),
   ("added_options", tj(bpe(BYTES, []), normalizer={"type": "Lowercase"}, pre=BL, decoder=BLD,
       added=[("<mask>", True, False, True, True, False), ("hi", False, False, False, False, True), ("YES", False, True, False, False, False), ("[SEP]", True, False, False, False, False), ("[SEPX]", True, False, False, False, False)]),
    ["a  <mask>  b", "hi ohi hi!", "say YES yes Yes", "x[SEP]y[SEPX]z", "<mask>"]),

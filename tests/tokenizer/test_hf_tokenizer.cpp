@@ -139,6 +139,23 @@ TEST_CASE("HfTokenizer accessors", "[tokenizer][hf]") {
                                         false));
 }
 
+TEST_CASE("HfTokenizer truncation and padding can be switched off", "[tokenizer][hf]") {
+  for (const auto& c : kFullCases) {
+    const std::string name = c.name;
+    if (name != "truncate_right" && name != "pad_fixed") continue;
+    HfTokenizer tok = HfTokenizer::from_json(c.json, name + ".json");
+    CHECK((name == "truncate_right" ? tok.truncates() : tok.pads()));
+    REQUIRE(tok.encode(c.text, true) == c.ids);
+    tok.disable_truncation_and_padding();
+    CHECK_FALSE(tok.truncates());
+    CHECK_FALSE(tok.pads());
+    const std::vector<int> plain = tok.encode(c.text, true);
+    // What the same tokenizer without those settings gives (the bytelevel_template case).
+    const HfTokenizer base = HfTokenizer::from_json(kFullCases[0].json, "base.json");
+    CHECK(plain == base.encode(c.text, true));
+  }
+}
+
 TEST_CASE("HfTokenizer::decode_piece streams the bytes of each token", "[tokenizer][hf]") {
   for (const auto& c : kFullCases) {
     const std::string name = c.name;
@@ -306,14 +323,17 @@ TEST_CASE("tokenizer.json errors name the file and the key", "[tokenizer][hf]") 
     refused(tokenizer_json(kModel, R"(, "decoder": {"type": "WordPiece", "prefix": "##"})"), "decoder.type",
             "WordPiece");
   }
-  SECTION("truncation and padding are refused") {
-    const auto load = [](const std::string& extra) {
-      return input_error([&] { HfTokenizer::from_json(tokenizer_json(kModel, extra), "t.json"); });
+  SECTION("truncation settings tokenizers would refuse at encode time") {
+    const auto trunc = [](const std::string& settings) {
+      return HfTokenizer::from_json(tokenizer_json(kModel, ", \"truncation\": " + settings), "t.json");
     };
-    CHECK_THAT(load(R"(, "truncation": {"max_length": 8})"),
-               Catch::Contains("t.json: truncation") && Catch::Contains("does not truncate"));
-    CHECK_THAT(load(R"(, "padding": {"strategy": "BatchLongest"})"),
-               Catch::Contains("t.json: padding") && Catch::Contains("does not pad"));
+    const HfTokenizer second = trunc(R"({"max_length": 1, "strategy": "OnlySecond", "stride": 0})");
+    CHECK(second.encode("a", false) == std::vector<int>{0});  // nothing to cut: no error
+    CHECK_THAT(input_error([&] { second.encode("abab", false); }), Catch::Contains("OnlySecond"));
+    const HfTokenizer stride = trunc(R"({"max_length": 1, "strategy": "LongestFirst", "stride": 1})");
+    CHECK_THAT(input_error([&] { stride.encode("abab", false); }), Catch::Contains("stride"));
+    CHECK_THAT(input_error([&] { trunc(R"({"max_length": 1, "strategy": "Sideways", "stride": 0})"); }),
+               Catch::Contains("t.json: truncation.strategy") && Catch::Contains("not supported"));
   }
   SECTION("a regex that does not compile") {
     const std::string e = input_error([&] {
