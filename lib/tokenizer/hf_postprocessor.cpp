@@ -67,6 +67,8 @@ Padding Padding::parse(const JsonAt& j) {
   if (dir != "Right" && dir != "Left") j["direction"].unsupported("padding direction '" + dir + "'");
   p.left = dir == "Left";
   p.multiple = static_cast<size_t>(std::max<int64_t>(0, j.get_int("pad_to_multiple_of", 0)));
+  constexpr size_t kMaxPad = size_t(1) << 24;  // no model has a context near 16M tokens: a corrupt file
+  if (p.size > kMaxPad || p.multiple > kMaxPad) j.fail("padding length beyond 16M tokens");
   p.pad_id = static_cast<int>(j.get_int("pad_id", 0));
   return p;
 }
