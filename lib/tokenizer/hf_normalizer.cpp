@@ -91,7 +91,7 @@ void Normalizer::add(const JsonAt& j) {
   steps_.push_back(std::move(st));
 }
 
-std::string Normalizer::apply(const std::string& in) const {
+std::string Normalizer::apply(const std::string& in, bool* start_kept) const {
   std::string s = in;
   for (const Step& st : steps_) {
     switch (st.kind) {
@@ -105,11 +105,18 @@ std::string Normalizer::apply(const std::string& in) const {
         if (!s.empty()) s = st.text + s;
         break;
       case Kind::Replace:
+        if (start_kept && st.text.empty()) {
+          size_t a, b;
+          if (st.pattern.search(s, 0, a, b) && a == 0 && b > 0) *start_kept = false;
+        }
         s = replace_all(s, st.pattern, st.text);
         break;
-      case Kind::Strip:
-        s = strip_white_space(s, st.left, st.right);
+      case Kind::Strip: {
+        std::string t = strip_white_space(s, st.left, st.right);
+        if (start_kept && st.left && !t.empty() && s.compare(0, t.size(), t) != 0) *start_kept = false;
+        s = std::move(t);
         break;
+      }
     }
   }
   return s;

@@ -16,7 +16,10 @@ class Normalizer {
   // `j` is the "normalizer" value (null: no normalizer, empty()).
   static Normalizer parse(const JsonAt& j);
   bool empty() const { return steps_.empty(); }
-  std::string apply(const std::string& s) const;
+  // `start_kept` (optional) is cleared when leading characters were deleted (Strip, or Replace by ""), so
+  // that the result no longer starts at the piece's first original character: Metaspace's prepend_scheme
+  // "first" looks at that original offset.
+  std::string apply(const std::string& s, bool* start_kept = nullptr) const;
 
  private:
   enum class Kind { Form, Lowercase, Prepend, Replace, Strip };

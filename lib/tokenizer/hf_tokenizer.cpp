@@ -69,7 +69,8 @@ void HfTokenizer::Impl::encode_body(const std::string& text, std::vector<int>& o
       continue;
     }
     std::string part = text.substr(r.a, r.b - r.a);
-    if (!normalizer.empty()) part = normalizer.apply(part);
+    bool start_kept = true;
+    if (!normalizer.empty()) part = normalizer.apply(part, &start_kept);
     added.find_normalized(part, norm_splits);
     for (const Split& n : norm_splits) {
       if (n.id >= 0) {
@@ -77,7 +78,7 @@ void HfTokenizer::Impl::encode_body(const std::string& text, std::vector<int>& o
         continue;
       }
       pieces.clear();
-      pre.run(Piece{part.substr(n.a, n.b - n.a), r.a == 0 && n.a == 0}, pieces);
+      pre.run(Piece{part.substr(n.a, n.b - n.a), r.a == 0 && start_kept && n.a == 0}, pieces);
       for (const Piece& p : pieces) model_ids(p.text, out);
     }
   }

@@ -107,6 +107,10 @@ BASE_BL = tj(bpe(BYTES, [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("l", "l"), ("e
               post=template([sp("<s>"), A, sp("</s>")], {"<s>": 261, "</s>": 262}),
               added=[("<s>", True, False, False, False, False), ("</s>", True, False, False, False, False),
                      ("<pad>", True, False, False, False, False)])
+SPM_FIRST = tj(bpe(["<unk>", "<s>", "</s>"] + BYTE_TOKENS + ["\u2581", "a", "b", "c"], [("\u2581", "a"), ("a", "b"), ("\u2581a", "b")],
+                  unk_token="<unk>", fuse_unk=True, byte_fallback=True),
+               pre={"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": False}, decoder=SPM_DEC,
+               added=[("<unk>", True, False, False, False, False), ("<s>", True, False, False, False, False)])
 full_cases = [
   ("bytelevel_template", tj(bpe(BYTES, [("Ġ", "t"), ("h", "e"), ("Ġt", "he"), ("l", "l"), ("e", "ll")]), pre=BL, decoder=BLD,
       post=template([sp("<s>"), A, sp("</s>")], {"<s>": 261, "</s>": 262}),
@@ -124,6 +128,9 @@ full_cases = [
       decoder=SPM_DEC, post=template([sp("<s>"), A, sp("</s>")], {"<s>": 1, "</s>": 2}),
       added=[("<unk>", True, False, False, False, False), ("<s>", True, False, False, False, False), ("</s>", True, False, False, False, False)]),
    ["ab ba", "a</s>b", "\u00e7a"]),
+  ("metaspace_first_after_strip", dict(SPM_FIRST, normalizer={"type": "Sequence", "normalizers": [
+      {"type": "Strip", "strip_left": True, "strip_right": True}, {"type": "Replace", "pattern": S("x"), "content": ""}]}),
+   ["  ab a", "ab", "xab", "axb", " <s>ab", "x"]),
   ("unk_separate", tj(bpe(["<unk>", "a", "b"], [("a", "b")], unk_token="<unk>", fuse_unk=False), pre={"type": "WhitespaceSplit"}), ["axxb ab", "xx"]),
   ("unk_fused", tj(bpe(["<unk>", "a", "b"], [("a", "b")], unk_token="<unk>", fuse_unk=True), pre={"type": "WhitespaceSplit"}), ["axxb ab", "xx"]),
   ("no_unk_drops", tj(bpe(["a", "b"], [("a", "b")]), pre={"type": "WhitespaceSplit"}), ["axxb"]),
