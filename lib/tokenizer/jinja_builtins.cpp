@@ -1,0 +1,672 @@
+// The filters and tests of the Jinja engine, with jinja2 3.1's semantics (jinja2/filters.py, jinja2/tests.py)
+// and transformers' tojson (json.dumps(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)).
+// Filters not listed here are refused by name when the template is parsed.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <set>
+
+#include "tokenizer/jinja_ast.h"
+#include "tokenizer/jinja_builtins.h"
+
+namespace loratune::jinja {
+
+namespace {
+
+using FilterFn = Value (*)(const Value&, CallArgs&, FilterHost&);
+
+void no_extra(const CallArgs& a, const std::string& fn) {
+  const std::string extra = a.unused();
+  if (!extra.empty()) throw EvalError(fn + "() got unexpected arguments: " + extra);
+}
+
+Value arg_or(CallArgs& a, size_t pos, const std::string& name, const Value& dflt) {
+  const Value* v = a.get(pos, name);
+  return v ? *v : dflt;
+}
+
+const Value kNone = Value::none();
+const Value kFalse = Value::boolean(false);
+
+Value call_method(const Value& obj, const std::string& name, List args = {}) {
+  Value m = get_attr(obj, name);
+  if (m.kind != Kind::Callable) throw EvalError("'" + type_name(obj) + "' object has no method " + name);
+  CallArgs a;
+  a.positional = std::move(args);
+  return (*m.fn)(a);
+}
+
+int64_t len_of(const Value& v) {
+  switch (v.kind) {
+    case Kind::Undefined: return 0;
+    case Kind::String: return static_cast<int64_t>(utf8_length(v.s));
+    case Kind::List:
+    case Kind::Tuple: return static_cast<int64_t>(v.list->size());
+    case Kind::Dict: return static_cast<int64_t>(v.dict->size());
+    default: throw EvalError("object of type '" + type_name(v) + "' has no len()");
+  }
+}
+
+// jinja2's make_attrgetter: "a.b.0" looks up each part with getitem (digits become integers).
+Value attr_path(const Value& item, const std::string& path) {
+  Value cur = item;
+  size_t b = 0;
+  while (true) {
+    const size_t e = path.find('.', b);
+    const std::string part = path.substr(b, e == std::string::npos ? std::string::npos : e - b);
+    const bool digits = !part.empty() && part.find_first_not_of("0123456789") == std::string::npos;
+    cur = get_item(cur, digits ? Value::integer(std::atoll(part.c_str())) : Value::string(part));
+    if (e == std::string::npos) break;
+    b = e + 1;
+  }
+  return cur;
+}
+
+std::string lower_ascii(std::string s) {
+  for (char& c : s)
+    if (c >= 'A' && c <= 'Z') c += 32;
+  return s;
+}
+
+// The sort/unique/min/max key: the attribute (if any), lower-cased when strings compare case-insensitively.
+Value sort_key(const Value& item, const Value* attribute, bool case_sensitive) {
+  Value k = attribute && !attribute->is_none() ? attr_path(item, to_str(*attribute)) : item;
+  if (!case_sensitive && k.kind == Kind::String) k.s = lower_ascii(k.s);
+  return k;
+}
+
+bool py_less(const Value& a, const Value& b) {
+  try {
+    return less(a, b);
+  } catch (const std::invalid_argument& e) {
+    throw EvalError(e.what());
+  }
+}
+
+Value f_tojson(const Value& v, CallArgs& a, FilterHost&) {
+  JsonDumpOptions o;
+  o.ensure_ascii = arg_or(a, 0, "ensure_ascii", kFalse).truthy();
+  const Value& indent = arg_or(a, 1, "indent", kNone);
+  const Value& seps = arg_or(a, 2, "separators", kNone);
+  o.sort_keys = arg_or(a, 3, "sort_keys", kFalse).truthy();
+  no_extra(a, "tojson");
+  if (indent.kind == Kind::Int) {
+    o.has_indent = true;
+    o.indent = static_cast<int>(indent.i);
+  } else if (indent.kind == Kind::String) {
+    o.has_indent = true;
+    o.indent_str = indent.s;
+  } else if (!indent.is_none()) {
+    throw EvalError("tojson indent must be an int or a string");
+  }
+  if (!seps.is_none()) {
+    if (!seps.is_sequence() || seps.list->size() != 2 || (*seps.list)[0].kind != Kind::String ||
+        (*seps.list)[1].kind != Kind::String)
+      throw EvalError("tojson separators must be a pair of strings");
+    o.item_sep = (*seps.list)[0].s;
+    o.key_sep = (*seps.list)[1].s;
+    if (o.item_sep.empty() && o.key_sep.empty()) o.key_sep = std::string();  // both empty: handled below
+  }
+  try {
+    if (!seps.is_none() && o.item_sep.empty() && o.key_sep.empty()) {
+      // json.dumps(separators=("", "")): an explicit empty pair; json_dumps treats "both empty" as "default".
+      JsonDumpOptions p = o;
+      p.item_sep = "\x01";
+      p.key_sep = "\x02";
+      std::string s = json_dumps(v, p);
+      std::string out;
+      for (char c : s)
+        if (c != '\x01' && c != '\x02') out.push_back(c);
+      return Value::string(out);
+    }
+    return Value::string(json_dumps(v, o));
+  } catch (const std::invalid_argument& e) {
+    throw EvalError(e.what());
+  }
+}
+
+Value f_default(const Value& v, CallArgs& a, FilterHost&) {
+  static const Value kEmpty = Value::string("");
+  const Value& d = arg_or(a, 0, "default_value", kEmpty);
+  const bool boolean = arg_or(a, 1, "boolean", kFalse).truthy();
+  no_extra(a, "default");
+  if (v.is_undefined() || (boolean && !v.truthy())) return d;
+  return v;
+}
+
+Value f_length(const Value& v, CallArgs& a, FilterHost&) {
+  no_extra(a, "length");
+  return Value::integer(len_of(v));
+}
+
+Value str_filter(const Value& v, CallArgs& a, const std::string& method) {
+  no_extra(a, method);
+  return call_method(Value::string(to_str(v)), method);
+}
+Value f_lower(const Value& v, CallArgs& a, FilterHost&) { return str_filter(v, a, "lower"); }
+Value f_upper(const Value& v, CallArgs& a, FilterHost&) { return str_filter(v, a, "upper"); }
+Value f_capitalize(const Value& v, CallArgs& a, FilterHost&) { return str_filter(v, a, "capitalize"); }
+
+Value f_title(const Value& v, CallArgs& a, FilterHost&) {
+  // Words start after runs of "-", whitespace, "(", "{", "[", "<"; each word: first upper, rest lower.
+  no_extra(a, "title");
+  const std::u32string u = utf8_decode(to_str(v));
+  std::u32string out;
+  bool start = true;
+  for (char32_t c : u) {
+    const bool delim = c == '-' || is_py_space(c) || c == '(' || c == '{' || c == '[' || c == '<';
+    if (delim) {
+      out.push_back(c);
+      start = true;
+    } else {
+      out.push_back(start ? (c >= 'a' && c <= 'z' ? c - 32 : c) : (c >= 'A' && c <= 'Z' ? c + 32 : c));
+      start = false;
+    }
+  }
+  return Value::string(utf8_encode(out));
+}
+
+Value f_trim(const Value& v, CallArgs& a, FilterHost&) {
+  const Value& chars = arg_or(a, 0, "chars", kNone);
+  no_extra(a, "trim");
+  return call_method(Value::string(to_str(v)), "strip", {chars});
+}
+
+Value f_string(const Value& v, CallArgs& a, FilterHost&) {
+  no_extra(a, "string");
+  if (v.kind == Kind::String) return v;
+  return Value::string(to_str(v));
+}
+
+Value f_safe(const Value& v, CallArgs& a, FilterHost&) {
+  no_extra(a, "safe");
+  Value s = Value::string(to_str(v));
+  s.safe_markup = true;
+  return s;
+}
+
+Value f_escape(const Value& v, CallArgs& a, FilterHost&) {
+  no_extra(a, "escape");
+  if (v.kind == Kind::String && v.safe_markup) return v;
+  std::string out;
+  for (char c : to_str(v)) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&#34;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out.push_back(c);
+    }
+  }
+  Value s = Value::string(out);
+  s.safe_markup = true;
+  return s;
+}
+
+Value f_join(const Value& v, CallArgs& a, FilterHost&) {
+  static const Value kEmpty = Value::string("");
+  const std::string sep = to_str(arg_or(a, 0, "d", kEmpty));
+  const Value* attribute = a.get(1, "attribute");
+  no_extra(a, "join");
+  std::string out;
+  size_t k = 0;
+  for (const auto& x : iterate(v)) out += (k++ ? sep : "") + to_str(attribute ? attr_path(x, to_str(*attribute)) : x);
+  return Value::string(out);
+}
+
+Value f_first(const Value& v, CallArgs& a, FilterHost&) {
+  no_extra(a, "first");
+  const List items = iterate(v);
+  return items.empty() ? Value::undefined("No first item, sequence was empty.") : items.front();
+}
+
+Value f_last(const Value& v, CallArgs& a, FilterHost&) {
+  no_extra(a, "last");
+  const List items = iterate(v);
+  return items.empty() ? Value::undefined("No last item, sequence was empty.") : items.back();
+}
+
+Value f_list(const Value& v, CallArgs& a, FilterHost&) {
+  no_extra(a, "list");
+  return Value::make_list(iterate(v));
+}
+
+Value f_items(const Value& v, CallArgs& a, FilterHost&) {
+  no_extra(a, "items");
+  if (v.is_undefined()) return Value::make_list();
+  if (v.kind != Kind::Dict) throw EvalError("Can only get item pairs from a mapping.");
+  List out;
+  for (const auto& kv : *v.dict) out.push_back(Value::make_tuple({kv.first, kv.second}));
+  return Value::make_list(std::move(out));
+}
+
+Value f_replace(const Value& v, CallArgs& a, FilterHost&) {
+  const Value* o = a.get(0, "old");
+  const Value* n = a.get(1, "new");
+  const Value& c = arg_or(a, 2, "count", kNone);
+  no_extra(a, "replace");
+  if (!o || !n) throw EvalError("replace() needs the old and the new string");
+  return call_method(Value::string(to_str(v)), "replace",
+                     {Value::string(to_str(*o)), Value::string(to_str(*n)), c.is_none() ? Value::integer(-1) : c});
+}
+
+Value f_int(const Value& v, CallArgs& a, FilterHost&) {
+  const Value& d = arg_or(a, 0, "default", Value::integer(0));
+  const Value& base = arg_or(a, 1, "base", Value::integer(10));
+  no_extra(a, "int");
+  if (v.kind == Kind::Int) return v;
+  if (v.kind == Kind::Bool) return Value::integer(v.b);
+  if (v.kind == Kind::Float) return std::isfinite(v.f) ? Value::integer(static_cast<int64_t>(v.f)) : d;
+  if (v.kind == Kind::String) {
+    std::string s;
+    for (char c : v.s)
+      if (c != '_') s.push_back(c);
+    const size_t b = s.find_first_not_of(" \t\n\r\f\v"), e = s.find_last_not_of(" \t\n\r\f\v");
+    if (b == std::string::npos) return d;
+    s = s.substr(b, e - b + 1);
+    char* end = nullptr;
+    errno = 0;
+    const long long x = std::strtoll(s.c_str(), &end, static_cast<int>(base.kind == Kind::Int ? base.i : 10));
+    if (end && *end == '\0' && errno == 0) return Value::integer(x);
+    const double f = std::strtod(s.c_str(), &end);
+    if (end && *end == '\0' && std::isfinite(f)) return Value::integer(static_cast<int64_t>(f));
+  }
+  return d;
+}
+
+Value f_float(const Value& v, CallArgs& a, FilterHost&) {
+  const Value& d = arg_or(a, 0, "default", Value::number(0.0));
+  no_extra(a, "float");
+  if (v.is_number()) return Value::number(v.as_double());
+  if (v.kind == Kind::String) {
+    const size_t b = v.s.find_first_not_of(" \t\n\r\f\v"), e = v.s.find_last_not_of(" \t\n\r\f\v");
+    if (b == std::string::npos) return d;
+    const std::string s = v.s.substr(b, e - b + 1);
+    char* end = nullptr;
+    const double f = std::strtod(s.c_str(), &end);
+    if (end && *end == '\0') return Value::number(f);
+  }
+  return d;
+}
+
+Value f_abs(const Value& v, CallArgs& a, FilterHost&) {
+  no_extra(a, "abs");
+  if (v.kind == Kind::Int || v.kind == Kind::Bool) return Value::integer(std::llabs(v.kind == Kind::Bool ? v.b : v.i));
+  if (v.kind == Kind::Float) return Value::number(std::fabs(v.f));
+  throw EvalError("bad operand type for abs(): '" + type_name(v) + "'");
+}
+
+Value f_round(const Value& v, CallArgs& a, FilterHost&) {
+  const int64_t prec = arg_or(a, 0, "precision", Value::integer(0)).i;
+  const std::string method = to_str(arg_or(a, 1, "method", Value::string("common")));
+  no_extra(a, "round");
+  if (!v.is_number()) throw EvalError("type " + type_name(v) + " doesn't define __round__ method");
+  if (method == "common") {
+    if (v.kind != Kind::Float) return Value::integer(v.kind == Kind::Bool ? v.b : v.i);
+    // printf rounds the exact binary value half-to-even, as Python's round() does.
+    char buf[512];
+    std::snprintf(buf, sizeof buf, "%.*f", static_cast<int>(std::max<int64_t>(0, prec)), v.f);
+    return Value::number(std::strtod(buf, nullptr));
+  }
+  if (method != "ceil" && method != "floor") throw EvalError("method must be common, ceil or floor");
+  const double m = std::pow(10.0, static_cast<double>(prec));
+  const double x = method == "ceil" ? std::ceil(v.as_double() * m) : std::floor(v.as_double() * m);
+  return Value::number(x / m);
+}
+
+Value f_reverse(const Value& v, CallArgs& a, FilterHost&) {
+  no_extra(a, "reverse");
+  if (v.kind == Kind::String) {
+    std::u32string u = utf8_decode(v.s);
+    std::reverse(u.begin(), u.end());
+    return Value::string(utf8_encode(u));
+  }
+  List items = iterate(v);
+  std::reverse(items.begin(), items.end());
+  return Value::make_list(std::move(items));
+}
+
+Value f_sort(const Value& v, CallArgs& a, FilterHost&) {
+  const bool reverse = arg_or(a, 0, "reverse", kFalse).truthy();
+  const bool cs = arg_or(a, 1, "case_sensitive", kFalse).truthy();
+  const Value* attribute = a.get(2, "attribute");
+  no_extra(a, "sort");
+  List items = iterate(v);
+  std::vector<std::pair<Value, Value>> keyed;
+  for (auto& x : items) keyed.emplace_back(sort_key(x, attribute, cs), x);
+  std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& p, const auto& q) {
+    return reverse ? py_less(q.first, p.first) : py_less(p.first, q.first);
+  });
+  List out;
+  for (auto& kv : keyed) out.push_back(kv.second);
+  return Value::make_list(std::move(out));
+}
+
+Value f_dictsort(const Value& v, CallArgs& a, FilterHost&) {
+  const bool cs = arg_or(a, 0, "case_sensitive", kFalse).truthy();
+  const std::string by = to_str(arg_or(a, 1, "by", Value::string("key")));
+  const bool reverse = arg_or(a, 2, "reverse", kFalse).truthy();
+  no_extra(a, "dictsort");
+  if (v.kind != Kind::Dict) throw EvalError("dictsort needs a mapping");
+  if (by != "key" && by != "value") throw EvalError("You can only sort by either \"key\" or \"value\"");
+  List out;
+  for (const auto& kv : *v.dict) out.push_back(Value::make_tuple({kv.first, kv.second}));
+  const size_t k = by == "key" ? 0 : 1;
+  std::stable_sort(out.begin(), out.end(), [&](const Value& p, const Value& q) {
+    const Value x = sort_key((*p.list)[k], nullptr, cs), y = sort_key((*q.list)[k], nullptr, cs);
+    return reverse ? py_less(y, x) : py_less(x, y);
+  });
+  return Value::make_list(std::move(out));
+}
+
+Value f_unique(const Value& v, CallArgs& a, FilterHost&) {
+  const bool cs = arg_or(a, 0, "case_sensitive", kFalse).truthy();
+  const Value* attribute = a.get(1, "attribute");
+  no_extra(a, "unique");
+  List out, seen;
+  for (const auto& x : iterate(v)) {
+    const Value k = sort_key(x, attribute, cs);
+    if (std::none_of(seen.begin(), seen.end(), [&](const Value& s) { return equals(s, k); })) {
+      seen.push_back(k);
+      out.push_back(x);
+    }
+  }
+  return Value::make_list(std::move(out));
+}
+
+Value min_max(const Value& v, CallArgs& a, bool want_max) {
+  const bool cs = arg_or(a, 0, "case_sensitive", kFalse).truthy();
+  const Value* attribute = a.get(1, "attribute");
+  no_extra(a, want_max ? "max" : "min");
+  const List items = iterate(v);
+  if (items.empty()) return Value::undefined("No aggregated item, sequence was empty.");
+  size_t best = 0;
+  for (size_t k = 1; k < items.size(); ++k) {
+    const Value x = sort_key(items[k], attribute, cs), b = sort_key(items[best], attribute, cs);
+    if (want_max ? py_less(b, x) : py_less(x, b)) best = k;
+  }
+  return items[best];
+}
+Value f_min(const Value& v, CallArgs& a, FilterHost&) { return min_max(v, a, false); }
+Value f_max(const Value& v, CallArgs& a, FilterHost&) { return min_max(v, a, true); }
+
+Value f_sum(const Value& v, CallArgs& a, FilterHost&) {
+  const Value* attribute = a.get(0, "attribute");
+  Value total = arg_or(a, 1, "start", Value::integer(0));
+  no_extra(a, "sum");
+  for (const auto& x : iterate(v)) total = binary_op("+", total, attribute ? attr_path(x, to_str(*attribute)) : x);
+  return total;
+}
+
+Value f_attr(const Value& v, CallArgs& a, FilterHost&) {
+  const Value* n = a.get(0, "name");
+  no_extra(a, "attr");
+  if (!n) throw EvalError("attr() needs the attribute name");
+  const std::string name = to_str(*n);
+  // getattr only: a dict's keys are not its attributes.
+  if (v.kind == Kind::Dict) {
+    Value m = get_attr(v, name);
+    if (m.kind == Kind::Callable || m.unsafe) return m;
+    return Value::undefined("'dict object' has no attribute '" + name + "'");
+  }
+  return get_attr(v, name);
+}
+
+Value f_batch(const Value& v, CallArgs& a, FilterHost&) {
+  const Value* n = a.get(0, "linecount");
+  const Value* fill = a.get(1, "fill_with");
+  no_extra(a, "batch");
+  if (!n || n->kind != Kind::Int || n->i <= 0) throw EvalError("batch() needs a positive line count");
+  List out, cur;
+  for (const auto& x : iterate(v)) {
+    cur.push_back(x);
+    if (static_cast<int64_t>(cur.size()) == n->i) {
+      out.push_back(Value::make_list(std::move(cur)));
+      cur.clear();
+    }
+  }
+  if (!cur.empty()) {
+    if (fill && !fill->is_none())
+      while (static_cast<int64_t>(cur.size()) < n->i) cur.push_back(*fill);
+    out.push_back(Value::make_list(std::move(cur)));
+  }
+  return Value::make_list(std::move(out));
+}
+
+std::vector<std::u32string> splitlines(const std::u32string& u) {
+  std::vector<std::u32string> lines;
+  size_t b = 0;
+  for (size_t k = 0; k < u.size(); ++k) {
+    const char32_t c = u[k];
+    if (c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || (c >= 0x1C && c <= 0x1E) || c == 0x85 || c == 0x2028 ||
+        c == 0x2029) {
+      lines.push_back(u.substr(b, k - b));
+      if (c == '\r' && k + 1 < u.size() && u[k + 1] == '\n') ++k;
+      b = k + 1;
+    }
+  }
+  if (b < u.size()) lines.push_back(u.substr(b));
+  return lines;
+}
+
+Value f_indent(const Value& v, CallArgs& a, FilterHost&) {
+  const Value& width = arg_or(a, 0, "width", Value::integer(4));
+  const bool first = arg_or(a, 1, "first", kFalse).truthy();
+  const bool blank = arg_or(a, 2, "blank", kFalse).truthy();
+  no_extra(a, "indent");
+  const std::u32string ind =
+      width.kind == Kind::String ? utf8_decode(width.s) : std::u32string(std::max<int64_t>(0, width.i), U' ');
+  const std::vector<std::u32string> lines = splitlines(utf8_decode(to_str(v)) + U"\n");
+  std::u32string rv;
+  if (blank) {
+    for (size_t k = 0; k < lines.size(); ++k) rv += (k ? U"\n" + ind : U"") + lines[k];
+  } else if (!lines.empty()) {
+    rv = lines[0];
+    for (size_t k = 1; k < lines.size(); ++k) rv += U"\n" + (lines[k].empty() ? U"" : ind + lines[k]);
+  }
+  if (first) rv = ind + rv;
+  return Value::string(utf8_encode(rv));
+}
+
+Value f_center(const Value& v, CallArgs& a, FilterHost&) {
+  const int64_t width = arg_or(a, 0, "width", Value::integer(80)).i;
+  no_extra(a, "center");
+  const std::u32string u = utf8_decode(to_str(v));
+  const int64_t n = static_cast<int64_t>(u.size());
+  if (width <= n) return Value::string(utf8_encode(u));
+  const int64_t marg = width - n;
+  const int64_t left = marg / 2 + (marg & width & 1);
+  return Value::string(std::string(left, ' ') + utf8_encode(u) + std::string(marg - left, ' '));
+}
+
+Value f_wordcount(const Value& v, CallArgs& a, FilterHost&) {
+  no_extra(a, "wordcount");
+  int64_t n = 0;
+  bool in_word = false;
+  for (char32_t c : utf8_decode(to_str(v))) {
+    const bool w = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                   (c >= 0xAA && !is_py_space(c));
+    if (w && !in_word) ++n;
+    in_word = w;
+  }
+  return Value::integer(n);
+}
+
+// map(attribute=...) or map('filter', args...).
+Value f_map(const Value& v, CallArgs& a, FilterHost& host) {
+  List out;
+  const Value* attribute = nullptr;
+  const Value* dflt = nullptr;
+  for (size_t k = 0; k < a.keyword.size(); ++k) {
+    if (a.keyword[k].first == "attribute") attribute = &a.keyword[k].second;
+    else if (a.keyword[k].first == "default") dflt = &a.keyword[k].second;
+  }
+  if (attribute) {
+    a.get(0, "attribute");
+    if (dflt) a.get(0, "default");
+    no_extra(a, "map");
+    for (const auto& x : iterate(v)) {
+      Value r = attr_path(x, to_str(*attribute));
+      out.push_back(r.is_undefined() && dflt ? *dflt : r);
+    }
+    return Value::make_list(std::move(out));
+  }
+  if (a.positional.empty()) throw EvalError("map() needs a filter name or attribute=");
+  const std::string name = to_str(a.positional[0]);
+  if (!has_filter(name)) throw EvalError("No filter named '" + name + "'.");
+  for (const auto& x : iterate(v)) {
+    CallArgs sub;
+    sub.positional.assign(a.positional.begin() + 1, a.positional.end());
+    sub.keyword = a.keyword;
+    out.push_back(call_filter(name, x, sub, host));
+  }
+  return Value::make_list(std::move(out));
+}
+
+Value select_impl(const Value& v, CallArgs& a, FilterHost& host, bool attr_mode, bool keep_if) {
+  size_t first_arg = 0;
+  std::string attribute;
+  if (attr_mode) {
+    if (a.positional.empty()) throw EvalError("selectattr/rejectattr need an attribute name");
+    attribute = to_str(a.positional[0]);
+    first_arg = 1;
+  }
+  std::string test;
+  if (a.positional.size() > first_arg) test = to_str(a.positional[first_arg]);
+  if (!test.empty() && !has_test(test)) throw EvalError("No test named '" + test + "'.");
+  List out;
+  for (const auto& x : iterate(v)) {
+    const Value subject = attr_mode ? attr_path(x, attribute) : x;
+    bool r;
+    if (test.empty()) {
+      r = subject.truthy();
+    } else {
+      CallArgs sub;
+      sub.positional.assign(a.positional.begin() + first_arg + 1, a.positional.end());
+      sub.keyword = a.keyword;
+      r = call_test(test, subject, sub, host);
+    }
+    if (r == keep_if) out.push_back(x);
+  }
+  return Value::make_list(std::move(out));
+}
+Value f_select(const Value& v, CallArgs& a, FilterHost& h) { return select_impl(v, a, h, false, true); }
+Value f_reject(const Value& v, CallArgs& a, FilterHost& h) { return select_impl(v, a, h, false, false); }
+Value f_selectattr(const Value& v, CallArgs& a, FilterHost& h) { return select_impl(v, a, h, true, true); }
+Value f_rejectattr(const Value& v, CallArgs& a, FilterHost& h) { return select_impl(v, a, h, true, false); }
+
+const std::map<std::string, FilterFn>& filters() {
+  static const std::map<std::string, FilterFn> m = {
+      {"tojson", f_tojson}, {"default", f_default}, {"d", f_default}, {"length", f_length}, {"count", f_length},
+      {"lower", f_lower}, {"upper", f_upper}, {"capitalize", f_capitalize}, {"title", f_title}, {"trim", f_trim},
+      {"string", f_string}, {"safe", f_safe}, {"escape", f_escape}, {"e", f_escape}, {"forceescape", f_escape},
+      {"join", f_join}, {"first", f_first}, {"last", f_last}, {"list", f_list}, {"items", f_items},
+      {"replace", f_replace}, {"int", f_int}, {"float", f_float}, {"abs", f_abs}, {"round", f_round},
+      {"reverse", f_reverse}, {"sort", f_sort}, {"dictsort", f_dictsort}, {"unique", f_unique}, {"min", f_min},
+      {"max", f_max}, {"sum", f_sum}, {"attr", f_attr}, {"batch", f_batch}, {"indent", f_indent},
+      {"center", f_center}, {"wordcount", f_wordcount}, {"map", f_map}, {"select", f_select},
+      {"reject", f_reject}, {"selectattr", f_selectattr}, {"rejectattr", f_rejectattr}};
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Tests.
+
+bool t_cmp(const std::string& op, const Value& v, CallArgs& a) {
+  const Value* o = a.get(0, "other");
+  no_extra(a, op);
+  if (!o) throw EvalError("the '" + op + "' test needs a value to compare with");
+  return compare(op, v, *o);
+}
+
+}  // namespace
+
+bool has_filter(const std::string& name) { return filters().count(name) > 0; }
+
+bool has_test(const std::string& name) {
+  static const std::set<std::string> t = {
+      "defined", "undefined", "none", "boolean", "false", "true", "integer", "float", "number", "string",
+      "mapping", "iterable", "sequence", "callable", "sameas", "escaped", "in", "eq", "==", "equalto", "ne", "!=",
+      "lt", "<", "lessthan", "le", "<=", "gt", ">", "greaterthan", "ge", ">=", "even", "odd", "divisibleby",
+      "lower", "upper", "filter", "test"};
+  return t.count(name) > 0;
+}
+
+Value call_filter(const std::string& name, const Value& subject, CallArgs& args, FilterHost& host) {
+  auto it = filters().find(name);
+  if (it == filters().end()) throw EvalError("No filter named '" + name + "'.");
+  return it->second(subject, args, host);
+}
+
+bool call_test(const std::string& name, const Value& v, CallArgs& a, FilterHost&) {
+  const Kind k = v.kind;
+  auto plain = [&](bool r) {
+    no_extra(a, name);
+    return r;
+  };
+  if (name == "defined") return plain(k != Kind::Undefined);
+  if (name == "undefined") return plain(k == Kind::Undefined);
+  if (name == "none") return plain(k == Kind::None);
+  if (name == "boolean") return plain(k == Kind::Bool);
+  if (name == "false") return plain(k == Kind::Bool && !v.b);
+  if (name == "true") return plain(k == Kind::Bool && v.b);
+  if (name == "integer") return plain(k == Kind::Int);
+  if (name == "float") return plain(k == Kind::Float);
+  if (name == "number") return plain(v.is_number());
+  if (name == "string") return plain(k == Kind::String);
+  if (name == "mapping") return plain(k == Kind::Dict);
+  if (name == "iterable") return plain(k == Kind::Undefined || k == Kind::String || v.is_sequence() || k == Kind::Dict);
+  if (name == "sequence") return plain(k == Kind::Undefined || k == Kind::String || v.is_sequence() || k == Kind::Dict);
+  if (name == "callable") return plain(k == Kind::Callable);
+  if (name == "escaped") return plain(k == Kind::String && v.safe_markup);
+  if (name == "lower" || name == "upper") {
+    no_extra(a, name);
+    return call_method(Value::string(to_str(v)), name == "lower" ? "islower" : "isupper").truthy();
+  }
+  if (name == "even" || name == "odd" || name == "divisibleby") {
+    int64_t n = 2;
+    if (name == "divisibleby") {
+      const Value* d = a.get(0, "num");
+      if (!d) throw EvalError("divisibleby needs a number");
+      if (!d->is_number()) throw EvalError("divisibleby needs a number");
+      if (d->as_double() == 0) throw EvalError("integer division or modulo by zero");
+      const Value r = binary_op("%", v, *d);
+      no_extra(a, name);
+      return r.as_double() == 0;
+    }
+    no_extra(a, name);
+    if (k != Kind::Int && k != Kind::Bool && k != Kind::Float)
+      throw EvalError("unsupported operand type(s) for %: '" + type_name(v) + "' and 'int'");
+    const Value r = binary_op("%", v, Value::integer(n));
+    return name == "even" ? r.as_double() == 0 : r.as_double() == 1;
+  }
+  if (name == "sameas") {
+    const Value* o = a.get(0, "other");
+    no_extra(a, name);
+    if (!o) throw EvalError("sameas needs a value");
+    if (k != o->kind) return false;
+    if (k == Kind::None || k == Kind::Undefined) return true;
+    if (k == Kind::Bool) return v.b == o->b;
+    if (v.list || v.dict || v.fn) return v.list == o->list && v.dict == o->dict && v.fn == o->fn;
+    return equals(v, *o);
+  }
+  if (name == "in") {
+    const Value* o = a.get(0, "seq");
+    no_extra(a, name);
+    if (!o) throw EvalError("the 'in' test needs a container");
+    return contains(*o, v);
+  }
+  if (name == "filter" || name == "test") return plain(k == Kind::String && (name == "filter" ? has_filter(v.s) : has_test(v.s)));
+  static const std::map<std::string, std::string> kCmp = {
+      {"eq", "=="}, {"==", "=="}, {"equalto", "=="}, {"ne", "!="}, {"!=", "!="}, {"lt", "<"}, {"<", "<"},
+      {"lessthan", "<"}, {"le", "<="}, {"<=", "<="}, {"gt", ">"}, {">", ">"}, {"greaterthan", ">"},
+      {"ge", ">="}, {">=", ">="}};
+  auto it = kCmp.find(name);
+  if (it != kCmp.end()) return t_cmp(it->second, v, a);
+  throw EvalError("No test named '" + name + "'.");
+}
+
+}  // namespace loratune::jinja

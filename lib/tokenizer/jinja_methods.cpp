@@ -1,0 +1,674 @@
+// Operators, lookups, iteration and the str/dict/list methods of the Jinja engine (see jinja_builtins.h).
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "tokenizer/jinja_builtins.h"
+
+namespace loratune::jinja {
+
+void fail_undefined(const Value& u) {
+  if (u.unsafe) throw EvalError(u.s);
+  throw EvalError(u.s.empty() ? "a value is undefined" : u.s);
+}
+
+namespace {
+
+Value undefined_attr(const Value& obj, const std::string& name) {
+  if (obj.is_undefined()) fail_undefined(obj);
+  const std::string t = obj.is_none() ? "None" : "'" + type_name(obj) + " object'";
+  return Value::undefined(t + " has no attribute '" + name + "'");
+}
+
+Value unsafe(const Value& obj, const std::string& name) {
+  Value u = Value::undefined("access to attribute '" + name + "' of '" + type_name(obj) +
+                             "' object is unsafe (the sandbox does not let a template change its inputs)");
+  u.unsafe = true;
+  return u;
+}
+
+Value arg_or(CallArgs& a, size_t pos, const std::string& name, const Value& dflt) {
+  const Value* v = a.get(pos, name);
+  return v ? *v : dflt;
+}
+
+void no_extra(const CallArgs& a, const std::string& fn) {
+  const std::string extra = a.unused();
+  if (!extra.empty()) throw EvalError(fn + "() got unexpected arguments: " + extra);
+}
+
+const std::string& need_str(const Value& v, const std::string& what) {
+  if (v.kind != Kind::String) throw EvalError(what + " must be str, not " + type_name(v));
+  return v.s;
+}
+
+int64_t need_int(const Value& v, const std::string& what) {
+  if (v.kind == Kind::Int) return v.i;
+  if (v.kind == Kind::Bool) return v.b;
+  throw EvalError(what + " must be an integer, not " + type_name(v));
+}
+
+// Python's slice index arithmetic (PySlice_AdjustIndices).
+std::vector<int64_t> slice_indices(int64_t n, const Value& start, const Value& stop, const Value& step) {
+  auto is_none = [](const Value& v) { return v.is_none() || v.is_undefined(); };
+  const int64_t st = is_none(step) ? 1 : need_int(step, "slice step");
+  if (st == 0) throw EvalError("slice step cannot be zero");
+  int64_t lo, hi;
+  auto clamp = [&](const Value& v, int64_t dflt, int64_t lower, int64_t upper) {
+    if (is_none(v)) return dflt;
+    int64_t x = need_int(v, "slice index");
+    if (x < 0) x = std::max(x + n, lower);
+    else x = std::min(x, upper);
+    return x;
+  };
+  if (st > 0) {
+    lo = clamp(start, 0, 0, n);
+    hi = clamp(stop, n, 0, n);
+  } else {
+    lo = clamp(start, n - 1, -1, n - 1);
+    hi = clamp(stop, -1, -1, n - 1);
+  }
+  std::vector<int64_t> idx;
+  if (st > 0)
+    for (int64_t k = lo; k < hi; k += st) idx.push_back(k);
+  else
+    for (int64_t k = lo; k > hi; k += st) idx.push_back(k);
+  return idx;
+}
+
+bool in_chars(char32_t c, const std::u32string* chars) {
+  return chars ? chars->find(c) != std::u32string::npos : is_py_space(c);
+}
+
+std::string strip(const std::string& s, const Value* chars_v, bool left, bool right) {
+  std::u32string chars;
+  const std::u32string* cs = nullptr;
+  if (chars_v && !chars_v->is_none()) {
+    chars = utf8_decode(need_str(*chars_v, "strip argument"));
+    cs = &chars;
+  }
+  const std::u32string u = utf8_decode(s);
+  size_t b = 0, e = u.size();
+  if (left)
+    while (b < e && in_chars(u[b], cs)) ++b;
+  if (right)
+    while (e > b && in_chars(u[e - 1], cs)) --e;
+  return utf8_encode(u.substr(b, e - b));
+}
+
+char32_t ascii_lower(char32_t c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+char32_t ascii_upper(char32_t c) { return c >= 'a' && c <= 'z' ? c - 32 : c; }
+bool cased(char32_t c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c >= 0xC0; }
+
+Value split(const std::string& s, const Value* sep_v, int64_t maxsplit, bool from_right) {
+  List parts;
+  if (!sep_v || sep_v->is_none()) {
+    // Runs of whitespace separate; no empty strings.
+    const std::u32string u = utf8_decode(s);
+    if (!from_right) {
+      size_t k = 0;
+      while (true) {
+        while (k < u.size() && is_py_space(u[k])) ++k;
+        if (k >= u.size()) break;
+        if (maxsplit >= 0 && static_cast<int64_t>(parts.size()) == maxsplit) {
+          size_t e = u.size();
+          while (e > k && is_py_space(u[e - 1])) --e;
+          parts.push_back(Value::string(utf8_encode(u.substr(k, e - k))));
+          break;
+        }
+        size_t e = k;
+        while (e < u.size() && !is_py_space(u[e])) ++e;
+        parts.push_back(Value::string(utf8_encode(u.substr(k, e - k))));
+        k = e;
+      }
+    } else {
+      int64_t k = static_cast<int64_t>(u.size());
+      while (true) {
+        while (k > 0 && is_py_space(u[k - 1])) --k;
+        if (k <= 0) break;
+        if (maxsplit >= 0 && static_cast<int64_t>(parts.size()) == maxsplit) {
+          size_t b = 0;
+          while (b < static_cast<size_t>(k) && is_py_space(u[b])) ++b;
+          parts.push_back(Value::string(utf8_encode(u.substr(b, k - b))));
+          break;
+        }
+        int64_t b = k;
+        while (b > 0 && !is_py_space(u[b - 1])) --b;
+        parts.push_back(Value::string(utf8_encode(u.substr(b, k - b))));
+        k = b;
+      }
+      std::reverse(parts.begin(), parts.end());
+    }
+    return Value::make_list(std::move(parts));
+  }
+  const std::string& sep = need_str(*sep_v, "separator");
+  if (sep.empty()) throw EvalError("empty separator");
+  if (!from_right) {
+    size_t k = 0;
+    while (true) {
+      const size_t f = s.find(sep, k);
+      if (f == std::string::npos || (maxsplit >= 0 && static_cast<int64_t>(parts.size()) == maxsplit)) {
+        parts.push_back(Value::string(s.substr(k)));
+        break;
+      }
+      parts.push_back(Value::string(s.substr(k, f - k)));
+      k = f + sep.size();
+    }
+  } else {
+    size_t end = s.size();
+    while (true) {
+      const size_t f = end >= sep.size() ? s.rfind(sep, end - sep.size()) : std::string::npos;
+      if (f == std::string::npos || (maxsplit >= 0 && static_cast<int64_t>(parts.size()) == maxsplit)) {
+        parts.push_back(Value::string(s.substr(0, end)));
+        break;
+      }
+      parts.push_back(Value::string(s.substr(f + sep.size(), end - f - sep.size())));
+      end = f;
+    }
+    std::reverse(parts.begin(), parts.end());
+  }
+  return Value::make_list(std::move(parts));
+}
+
+std::string replace(const std::string& s, const std::string& old, const std::string& rep, int64_t count) {
+  std::string out;
+  if (old.empty()) {
+    // Python inserts the replacement before every character and at the end.
+    const std::u32string u = utf8_decode(s);
+    int64_t n = 0;
+    for (char32_t c : u) {
+      if (count < 0 || n < count) {
+        out += rep;
+        ++n;
+      }
+      utf8_append(out, c);
+    }
+    if (count < 0 || n < count) out += rep;
+    return out;
+  }
+  size_t k = 0;
+  int64_t n = 0;
+  while (count < 0 || n < count) {
+    const size_t f = s.find(old, k);
+    if (f == std::string::npos) break;
+    out += s.substr(k, f - k) + rep;
+    k = f + old.size();
+    ++n;
+  }
+  return out + s.substr(k);
+}
+
+// Code-point index of a byte offset.
+int64_t cp_index(const std::string& s, size_t byte) { return static_cast<int64_t>(utf8_length(s.substr(0, byte))); }
+
+Value str_method(const Value& self, const std::string& name, CallArgs& a) {
+  const std::string& s = self.s;
+  static const Value kNone = Value::none();
+  if (name == "startswith" || name == "endswith") {
+    const Value* p = a.get(0, "prefix");
+    if (!p) throw EvalError(name + "() takes at least 1 argument");
+    no_extra(a, name);
+    std::vector<std::string> cands;
+    if (p->is_sequence() && p->kind == Kind::Tuple)
+      for (const auto& x : *p->list) cands.push_back(need_str(x, name + " argument"));
+    else
+      cands.push_back(need_str(*p, name + " first arg"));
+    for (const auto& c : cands) {
+      if (name == "startswith" ? s.compare(0, c.size(), c) == 0
+                               : s.size() >= c.size() && s.compare(s.size() - c.size(), c.size(), c) == 0)
+        return Value::boolean(true);
+    }
+    return Value::boolean(false);
+  }
+  if (name == "strip" || name == "lstrip" || name == "rstrip") {
+    const Value* c = a.get(0, "chars");
+    no_extra(a, name);
+    return Value::string(strip(s, c, name != "rstrip", name != "lstrip"));
+  }
+  if (name == "split" || name == "rsplit") {
+    const Value* sep = a.get(0, "sep");
+    const Value& ms = arg_or(a, 1, "maxsplit", Value::integer(-1));
+    no_extra(a, name);
+    return split(s, sep, need_int(ms, "maxsplit"), name == "rsplit");
+  }
+  if (name == "splitlines") {
+    no_extra(a, name);
+    List parts;
+    const std::u32string u = utf8_decode(s);
+    size_t b = 0;
+    for (size_t k = 0; k < u.size(); ++k) {
+      const char32_t c = u[k];
+      if (c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || (c >= 0x1C && c <= 0x1E) || c == 0x85 ||
+          c == 0x2028 || c == 0x2029) {
+        parts.push_back(Value::string(utf8_encode(u.substr(b, k - b))));
+        if (c == '\r' && k + 1 < u.size() && u[k + 1] == '\n') ++k;
+        b = k + 1;
+      }
+    }
+    if (b < u.size()) parts.push_back(Value::string(utf8_encode(u.substr(b))));
+    return Value::make_list(std::move(parts));
+  }
+  if (name == "replace") {
+    const Value* o = a.get(0, "old");
+    const Value* n = a.get(1, "new");
+    const Value& c = arg_or(a, 2, "count", Value::integer(-1));
+    no_extra(a, name);
+    if (!o || !n) throw EvalError("replace() takes at least 2 arguments");
+    return Value::string(replace(s, need_str(*o, "replace old"), need_str(*n, "replace new"), need_int(c, "count")));
+  }
+  if (name == "lower" || name == "upper" || name == "title" || name == "capitalize" || name == "swapcase") {
+    no_extra(a, name);
+    std::u32string u = utf8_decode(s);
+    bool prev_cased = false;
+    for (size_t k = 0; k < u.size(); ++k) {
+      char32_t& c = u[k];
+      if (name == "lower") c = ascii_lower(c);
+      else if (name == "upper") c = ascii_upper(c);
+      else if (name == "capitalize") c = k == 0 ? ascii_upper(c) : ascii_lower(c);
+      else if (name == "swapcase") c = c >= 'a' && c <= 'z' ? ascii_upper(c) : ascii_lower(c);
+      else {
+        const bool cs = cased(c);
+        c = prev_cased ? ascii_lower(c) : ascii_upper(c);
+        prev_cased = cs;
+      }
+    }
+    return Value::string(utf8_encode(u));
+  }
+  if (name == "find" || name == "rfind" || name == "index" || name == "rindex" || name == "count") {
+    const Value* sub = a.get(0, "sub");
+    no_extra(a, name);
+    if (!sub) throw EvalError(name + "() takes at least 1 argument");
+    const std::string& t = need_str(*sub, name + " argument");
+    if (name == "count") {
+      if (t.empty()) return Value::integer(static_cast<int64_t>(utf8_length(s)) + 1);
+      int64_t n = 0;
+      for (size_t k = s.find(t); k != std::string::npos; k = s.find(t, k + t.size())) ++n;
+      return Value::integer(n);
+    }
+    const size_t f = name[0] == 'r' ? s.rfind(t) : s.find(t);
+    if (f == std::string::npos) {
+      if (name == "index" || name == "rindex") throw EvalError("substring not found");
+      return Value::integer(-1);
+    }
+    return Value::integer(cp_index(s, f));
+  }
+  if (name == "join") {
+    const Value* it = a.get(0, "iterable");
+    no_extra(a, name);
+    if (!it) throw EvalError("join() takes exactly one argument");
+    std::string out;
+    size_t k = 0;
+    for (const auto& x : iterate(*it)) {
+      if (x.kind != Kind::String)
+        throw EvalError("sequence item " + std::to_string(k) + ": expected str instance, " + type_name(x) + " found");
+      out += (k++ ? s : "") + x.s;
+    }
+    return Value::string(out);
+  }
+  if (name == "removeprefix" || name == "removesuffix") {
+    const Value* p = a.get(0, "prefix");
+    no_extra(a, name);
+    if (!p) throw EvalError(name + "() takes exactly one argument");
+    const std::string& t = need_str(*p, name + " argument");
+    if (name == "removeprefix") return Value::string(s.compare(0, t.size(), t) == 0 ? s.substr(t.size()) : s);
+    const bool ends = s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
+    return Value::string(ends ? s.substr(0, s.size() - t.size()) : s);
+  }
+  if (name == "isdigit" || name == "isalpha" || name == "isalnum" || name == "isspace" || name == "isupper" ||
+      name == "islower") {
+    no_extra(a, name);
+    const std::u32string u = utf8_decode(s);
+    if (u.empty()) return Value::boolean(false);
+    if (name == "isupper" || name == "islower") {
+      bool any = false;
+      for (char32_t c : u) {
+        if (c >= 'a' && c <= 'z') {
+          if (name == "isupper") return Value::boolean(false);
+          any = true;
+        } else if (c >= 'A' && c <= 'Z') {
+          if (name == "islower") return Value::boolean(false);
+          any = true;
+        }
+      }
+      return Value::boolean(any);
+    }
+    for (char32_t c : u) {
+      const bool digit = c >= '0' && c <= '9';
+      const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+      const bool ok = name == "isdigit" ? digit : name == "isalpha" ? alpha : name == "isalnum" ? digit || alpha
+                                                                                               : is_py_space(c);
+      if (!ok) return Value::boolean(false);
+    }
+    return Value::boolean(true);
+  }
+  throw EvalError("str." + name + " is not supported");
+}
+
+const std::set<std::string>& str_methods() {
+  static const std::set<std::string> m = {
+      "startswith", "endswith", "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "replace", "lower",
+      "upper", "title", "capitalize", "swapcase", "find", "rfind", "index", "rindex", "count", "join",
+      "removeprefix", "removesuffix", "isdigit", "isalpha", "isalnum", "isspace", "isupper", "islower", "format"};
+  return m;
+}
+
+Value bind(const Value& self, const std::string& name, Value (*fn)(const Value&, const std::string&, CallArgs&)) {
+  return Value::callable([self, name, fn](CallArgs& a) { return fn(self, name, a); });
+}
+
+Value dict_method(const Value& self, const std::string& name, CallArgs& a) {
+  if (name == "get") {
+    const Value* k = a.get(0, "key");
+    const Value& d = arg_or(a, 1, "default", Value::none());
+    no_extra(a, "get");
+    if (!k) throw EvalError("get expected at least 1 argument, got 0");
+    const Value* v = self.find(*k);
+    return v ? *v : d;
+  }
+  no_extra(a, name);
+  List out;
+  for (const auto& kv : *self.dict) {
+    if (name == "items") out.push_back(Value::make_tuple({kv.first, kv.second}));
+    else if (name == "keys") out.push_back(kv.first);
+    else if (name == "values") out.push_back(kv.second);
+  }
+  if (name == "copy") return Value::make_dict(*self.dict);
+  return Value::make_list(std::move(out));
+}
+
+Value list_method(const Value& self, const std::string& name, CallArgs& a) {
+  if (name == "copy") {
+    no_extra(a, name);
+    return Value::make_list(*self.list);
+  }
+  const Value* x = a.get(0, "value");
+  no_extra(a, name);
+  if (!x) throw EvalError(name + "() takes exactly one argument");
+  int64_t n = 0;
+  for (size_t k = 0; k < self.list->size(); ++k) {
+    if (equals((*self.list)[k], *x)) {
+      if (name == "index") return Value::integer(static_cast<int64_t>(k));
+      ++n;
+    }
+  }
+  if (name == "index") throw EvalError(to_repr(*x) + " is not in list");
+  return Value::integer(n);
+}
+
+}  // namespace
+
+Value get_attr(const Value& obj, const std::string& name) {
+  if (!name.empty() && name[0] == '_') {
+    if (obj.is_undefined()) fail_undefined(obj);
+    return unsafe(obj, name);
+  }
+  switch (obj.kind) {
+    case Kind::Undefined: fail_undefined(obj);
+    case Kind::String:
+      if (name == "format") {
+        Value u = Value::undefined("str.format is not supported by loratune's template engine");
+        u.unsafe = true;
+        return u;
+      }
+      if (str_methods().count(name)) return bind(obj, name, str_method);
+      return undefined_attr(obj, name);
+    case Kind::Dict: {
+      if (name == "get" || name == "items" || name == "keys" || name == "values" || name == "copy")
+        return bind(obj, name, dict_method);
+      if (name == "clear" || name == "pop" || name == "popitem" || name == "setdefault" || name == "update")
+        return unsafe(obj, name);
+      const Value* v = obj.find(name);
+      return v ? *v : undefined_attr(obj, name);
+    }
+    case Kind::Namespace: {
+      const Value* v = obj.find(name);
+      return v ? *v : undefined_attr(obj, name);
+    }
+    case Kind::List:
+    case Kind::Tuple:
+      if (name == "count" || name == "index" || (name == "copy" && obj.kind == Kind::List))
+        return bind(obj, name, list_method);
+      if (obj.kind == Kind::List && (name == "append" || name == "extend" || name == "insert" || name == "pop" ||
+                                     name == "remove" || name == "reverse" || name == "sort" || name == "clear"))
+        return unsafe(obj, name);
+      return undefined_attr(obj, name);
+    default: return undefined_attr(obj, name);
+  }
+}
+
+Value get_item(const Value& obj, const Value& key) {
+  switch (obj.kind) {
+    case Kind::Undefined: fail_undefined(obj);
+    case Kind::Dict: {
+      const Value* v = obj.find(key);
+      if (v) return *v;
+      break;
+    }
+    case Kind::List:
+    case Kind::Tuple:
+    case Kind::String:
+      if (key.kind == Kind::Int || key.kind == Kind::Bool) {
+        int64_t k = key.kind == Kind::Bool ? key.b : key.i;
+        if (obj.kind == Kind::String) {
+          const std::u32string u = utf8_decode(obj.s);
+          const int64_t n = static_cast<int64_t>(u.size());
+          if (k < 0) k += n;
+          if (k < 0 || k >= n) return Value::undefined("string index out of range");
+          std::string out;
+          utf8_append(out, u[k]);
+          return Value::string(out);
+        }
+        const int64_t n = static_cast<int64_t>(obj.list->size());
+        if (k < 0) k += n;
+        if (k < 0 || k >= n) return Value::undefined("'" + type_name(obj) + " object' has no element " + to_str(key));
+        return (*obj.list)[k];
+      }
+      break;
+    default: break;
+  }
+  if (key.kind == Kind::String) return get_attr(obj, key.s);
+  const std::string t = obj.is_none() ? "None" : "'" + type_name(obj) + " object'";
+  return Value::undefined(t + " has no element " + to_repr(key));
+}
+
+Value get_slice(const Value& obj, const Value& start, const Value& stop, const Value& step) {
+  if (obj.is_undefined()) fail_undefined(obj);
+  if (obj.kind == Kind::String) {
+    const std::u32string u = utf8_decode(obj.s);
+    std::u32string out;
+    for (int64_t k : slice_indices(static_cast<int64_t>(u.size()), start, stop, step)) out.push_back(u[k]);
+    return Value::string(utf8_encode(out));
+  }
+  if (obj.is_sequence()) {
+    List out;
+    for (int64_t k : slice_indices(static_cast<int64_t>(obj.list->size()), start, stop, step))
+      out.push_back((*obj.list)[k]);
+    return obj.kind == Kind::Tuple ? Value::make_tuple(std::move(out)) : Value::make_list(std::move(out));
+  }
+  return Value::undefined("'" + type_name(obj) + " object' cannot be sliced");
+}
+
+List iterate(const Value& v) {
+  switch (v.kind) {
+    case Kind::Undefined: return {};
+    case Kind::List:
+    case Kind::Tuple: return *v.list;
+    case Kind::Dict: {
+      List keys;
+      for (const auto& kv : *v.dict) keys.push_back(kv.first);
+      return keys;
+    }
+    case Kind::String: {
+      List chars;
+      for (char32_t c : utf8_decode(v.s)) {
+        std::string s;
+        utf8_append(s, c);
+        chars.push_back(Value::string(s));
+      }
+      return chars;
+    }
+    default: throw EvalError("'" + type_name(v) + "' object is not iterable");
+  }
+}
+
+namespace {
+
+bool int_like(const Value& v) { return v.kind == Kind::Int || v.kind == Kind::Bool; }
+int64_t ival(const Value& v) { return v.kind == Kind::Bool ? v.b : v.i; }
+
+[[noreturn]] void bad_operands(const std::string& op, const Value& a, const Value& b) {
+  throw EvalError("unsupported operand type(s) for " + op + ": '" + type_name(a) + "' and '" + type_name(b) + "'");
+}
+
+Value repeat(const Value& seq, int64_t n) {
+  if (seq.kind == Kind::String) {
+    std::string out;
+    if (n > 0 && seq.s.size() * static_cast<size_t>(n) > (size_t(1) << 30)) throw EvalError("string repetition too large");
+    for (int64_t k = 0; k < n; ++k) out += seq.s;
+    return Value::string(out);
+  }
+  List out;
+  if (n > 0 && seq.list->size() * static_cast<size_t>(n) > (size_t(1) << 24)) throw EvalError("list repetition too large");
+  for (int64_t k = 0; k < n; ++k) out.insert(out.end(), seq.list->begin(), seq.list->end());
+  return seq.kind == Kind::Tuple ? Value::make_tuple(std::move(out)) : Value::make_list(std::move(out));
+}
+
+}  // namespace
+
+Value binary_op(const std::string& op, const Value& a, const Value& b) {
+  if (a.is_undefined()) fail_undefined(a);
+  if (b.is_undefined()) fail_undefined(b);
+  const bool nums = a.is_number() && b.is_number();
+  const bool ints = int_like(a) && int_like(b);
+  int64_t r = 0;
+  if (op == "+") {
+    if (ints) {
+      if (__builtin_add_overflow(ival(a), ival(b), &r)) throw EvalError("integer overflow");
+      return Value::integer(r);
+    }
+    if (nums) return Value::number(a.as_double() + b.as_double());
+    if (a.kind == Kind::String && b.kind == Kind::String) return Value::string(a.s + b.s);
+    if (a.is_sequence() && a.kind == b.kind) {
+      List out = *a.list;
+      out.insert(out.end(), b.list->begin(), b.list->end());
+      return a.kind == Kind::Tuple ? Value::make_tuple(std::move(out)) : Value::make_list(std::move(out));
+    }
+    if (a.kind == Kind::String || b.kind == Kind::String)
+      throw EvalError("can only concatenate str (not \"" + type_name(a.kind == Kind::String ? b : a) + "\") to str");
+    bad_operands(op, a, b);
+  }
+  if (op == "-") {
+    if (ints) {
+      if (__builtin_sub_overflow(ival(a), ival(b), &r)) throw EvalError("integer overflow");
+      return Value::integer(r);
+    }
+    if (nums) return Value::number(a.as_double() - b.as_double());
+    bad_operands(op, a, b);
+  }
+  if (op == "*") {
+    if (ints) {
+      if (__builtin_mul_overflow(ival(a), ival(b), &r)) throw EvalError("integer overflow");
+      return Value::integer(r);
+    }
+    if (nums) return Value::number(a.as_double() * b.as_double());
+    if ((a.kind == Kind::String || a.is_sequence()) && int_like(b)) return repeat(a, ival(b));
+    if ((b.kind == Kind::String || b.is_sequence()) && int_like(a)) return repeat(b, ival(a));
+    bad_operands(op, a, b);
+  }
+  if (op == "/" || op == "//" || op == "%") {
+    if (!nums) {
+      if (op == "%" && a.kind == Kind::String)
+        throw EvalError("printf-style formatting ('%' on a string) is not supported by loratune's template engine");
+      bad_operands(op, a, b);
+    }
+    if (b.as_double() == 0) throw EvalError(op == "/" ? "division by zero" : "integer division or modulo by zero");
+    if (op == "/") return Value::number(a.as_double() / b.as_double());
+    if (ints) {
+      const int64_t x = ival(a), y = ival(b);
+      int64_t q = x / y, m = x % y;
+      if (m != 0 && ((m < 0) != (y < 0))) {
+        --q;
+        m += y;
+      }
+      return op == "//" ? Value::integer(q) : Value::integer(m);
+    }
+    // CPython's float divmod.
+    const double x = a.as_double(), y = b.as_double();
+    double mod = std::fmod(x, y);
+    double div = (x - mod) / y;
+    if (mod != 0) {
+      if ((y < 0) != (mod < 0)) {
+        mod += y;
+        div -= 1.0;
+      }
+    } else {
+      mod = std::copysign(0.0, y);
+    }
+    if (op == "%") return Value::number(mod);
+    double fl;
+    if (div != 0) {
+      fl = std::floor(div);
+      if (div - fl > 0.5) fl += 1.0;
+    } else {
+      fl = std::copysign(0.0, x / y);
+    }
+    return Value::number(fl);
+  }
+  if (op == "**") {
+    if (!nums) bad_operands("** or pow()", a, b);
+    if (ints && ival(b) >= 0) {
+      int64_t base = ival(a), e = ival(b), out = 1;
+      while (e > 0) {
+        if ((e & 1) && __builtin_mul_overflow(out, base, &out)) throw EvalError("integer overflow");
+        e >>= 1;
+        if (e > 0 && __builtin_mul_overflow(base, base, &base)) throw EvalError("integer overflow");
+      }
+      return Value::integer(out);
+    }
+    if (a.as_double() == 0 && b.as_double() < 0) throw EvalError("0.0 cannot be raised to a negative power");
+    return Value::number(std::pow(a.as_double(), b.as_double()));
+  }
+  throw EvalError("unknown operator " + op);
+}
+
+bool contains(const Value& c, const Value& item) {
+  switch (c.kind) {
+    case Kind::Undefined: return false;
+    case Kind::String:
+      if (item.kind != Kind::String)
+        throw EvalError("'in <string>' requires string as left operand, not " + type_name(item));
+      return c.s.find(item.s) != std::string::npos;
+    case Kind::List:
+    case Kind::Tuple:
+      for (const auto& x : *c.list)
+        if (equals(x, item)) return true;
+      return false;
+    case Kind::Dict: return c.find(item) != nullptr;
+    default: throw EvalError("argument of type '" + type_name(c) + "' is not iterable");
+  }
+}
+
+bool compare(const std::string& op, const Value& a, const Value& b) {
+  if (op == "==") return equals(a, b);
+  if (op == "!=") return !equals(a, b);
+  if (op == "in") return contains(b, a);
+  if (op == "not in") return !contains(b, a);
+  try {
+    if (op == "<") return less(a, b);
+    if (op == ">") return less(b, a);
+    if (op == "<=") return less(a, b) || equals(a, b);
+    if (op == ">=") return less(b, a) || equals(a, b);
+  } catch (const std::invalid_argument& e) {
+    std::string m = e.what();
+    const size_t p = m.find("'<'");
+    if (p != std::string::npos) m.replace(p, 3, "'" + op + "'");
+    if (op == ">" || op == ">=") {
+      // less(b, a) named the operands in swapped order.
+      m = "'" + op + "' not supported between instances of '" + type_name(a) + "' and '" + type_name(b) + "'";
+    }
+    throw EvalError(m);
+  }
+  throw EvalError("unknown comparison " + op);
+}
+
+}  // namespace loratune::jinja
