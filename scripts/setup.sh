@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build pkg-config ccache
           libtorch-dev libopenblas0-pthread
-          libsentencepiece-dev sentencepiece libcli11-dev nlohmann-json3-dev catch2 libgloo-dev)
+          libsentencepiece-dev sentencepiece libcli11-dev nlohmann-json3-dev catch2 libgloo-dev
+          libpcre2-dev libutf8proc-dev)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(python3-venv chromium unzip)
 fi

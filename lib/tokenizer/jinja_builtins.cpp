@@ -64,16 +64,16 @@ Value attr_path(const Value& item, const std::string& path) {
   return cur;
 }
 
-std::string lower_ascii(std::string s) {
-  for (char& c : s)
-    if (c >= 'A' && c <= 'Z') c += 32;
-  return s;
+std::string lower_str(const std::string& s) {
+  std::u32string u = utf8_decode(s);
+  for (char32_t& c : u) c = py_lower(c);
+  return utf8_encode(u);
 }
 
 // The sort/unique/min/max key: the attribute (if any), lower-cased when strings compare case-insensitively.
 Value sort_key(const Value& item, const Value* attribute, bool case_sensitive) {
   Value k = attribute && !attribute->is_none() ? attr_path(item, to_str(*attribute)) : item;
-  if (!case_sensitive && k.kind == Kind::String) k.s = lower_ascii(k.s);
+  if (!case_sensitive && k.kind == Kind::String) k.s = lower_str(k.s);
   return k;
 }
 
@@ -161,7 +161,7 @@ Value f_title(const Value& v, CallArgs& a, FilterHost&) {
       out.push_back(c);
       start = true;
     } else {
-      out.push_back(start ? (c >= 'a' && c <= 'z' ? c - 32 : c) : (c >= 'A' && c <= 'Z' ? c + 32 : c));
+      out.push_back(start ? py_upper(c) : py_lower(c));
       start = false;
     }
   }

@@ -96,9 +96,6 @@ std::string strip(const std::string& s, const Value* chars_v, bool left, bool ri
   return utf8_encode(u.substr(b, e - b));
 }
 
-char32_t ascii_lower(char32_t c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
-char32_t ascii_upper(char32_t c) { return c >= 'a' && c <= 'z' ? c - 32 : c; }
-bool cased(char32_t c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c >= 0xC0; }
 
 Value split(const std::string& s, const Value* sep_v, int64_t maxsplit, bool from_right) {
   List parts;
@@ -262,13 +259,13 @@ Value str_method(const Value& self, const std::string& name, CallArgs& a) {
     bool prev_cased = false;
     for (size_t k = 0; k < u.size(); ++k) {
       char32_t& c = u[k];
-      if (name == "lower") c = ascii_lower(c);
-      else if (name == "upper") c = ascii_upper(c);
-      else if (name == "capitalize") c = k == 0 ? ascii_upper(c) : ascii_lower(c);
-      else if (name == "swapcase") c = c >= 'a' && c <= 'z' ? ascii_upper(c) : ascii_lower(c);
+      if (name == "lower") c = py_lower(c);
+      else if (name == "upper") c = py_upper(c);
+      else if (name == "capitalize") c = k == 0 ? py_title(c) : py_lower(c);
+      else if (name == "swapcase") c = py_is_upper(c) ? py_lower(c) : py_upper(c);
       else {
-        const bool cs = cased(c);
-        c = prev_cased ? ascii_lower(c) : ascii_upper(c);
+        const bool cs = py_cased(c);
+        c = prev_cased ? py_lower(c) : py_title(c);
         prev_cased = cs;
       }
     }
@@ -322,10 +319,10 @@ Value str_method(const Value& self, const std::string& name, CallArgs& a) {
     if (name == "isupper" || name == "islower") {
       bool any = false;
       for (char32_t c : u) {
-        if (c >= 'a' && c <= 'z') {
+        if (py_is_lower(c)) {
           if (name == "isupper") return Value::boolean(false);
           any = true;
-        } else if (c >= 'A' && c <= 'Z') {
+        } else if (py_is_upper(c)) {
           if (name == "islower") return Value::boolean(false);
           any = true;
         }

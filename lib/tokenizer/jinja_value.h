@@ -112,5 +112,12 @@ std::string utf8_encode(const std::u32string& s);
 void utf8_append(std::string& out, char32_t c);
 size_t utf8_length(const std::string& s);
 bool is_py_space(char32_t c);  // str.isspace()
+// Unicode simple case mappings (utf8proc) as str.upper/lower/title apply them per character.
+char32_t py_upper(char32_t c);
+char32_t py_lower(char32_t c);
+char32_t py_title(char32_t c);
+bool py_cased(char32_t c);   // has an upper/lower/title case (Lu, Ll, Lt)
+bool py_is_upper(char32_t c);
+bool py_is_lower(char32_t c);
 
 }  // namespace loratune::jinja
