@@ -550,8 +550,7 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
       out.insert(out.end(), b.list->begin(), b.list->end());
       return a.kind == Kind::Tuple ? Value::make_tuple(std::move(out)) : Value::make_list(std::move(out));
     }
-    if (a.kind == Kind::String || b.kind == Kind::String)
-      throw EvalError("can only concatenate str (not \"" + type_name(a.kind == Kind::String ? b : a) + "\") to str");
+    if (a.kind == Kind::String) throw EvalError("can only concatenate str (not \"" + type_name(b) + "\") to str");
     bad_operands(op, a, b);
   }
   if (op == "-") {

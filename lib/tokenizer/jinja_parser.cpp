@@ -662,7 +662,7 @@ class Parser {
   }
 
   ExprP parse_call(ExprP node) {
-    auto e = make(EK::Call, cur().offset);
+    auto e = make(EK::Call, node->offset);  // errors inside the call point at the callee
     e->args.push_back(std::move(node));
     parse_call_args(*e);
     return e;
