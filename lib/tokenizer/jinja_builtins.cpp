@@ -257,6 +257,7 @@ Value f_int(const Value& v, CallArgs& a, FilterHost&) {
   const Value& d = arg_or(a, 0, "default", Value::integer(0));
   const Value& base = arg_or(a, 1, "base", Value::integer(10));
   no_extra(a, "int");
+  if (v.is_undefined()) fail_undefined(v);
   if (v.kind == Kind::Int) return v;
   if (v.kind == Kind::Bool) return Value::integer(v.b);
   if (v.kind == Kind::Float) return std::isfinite(v.f) ? Value::integer(static_cast<int64_t>(v.f)) : d;
@@ -280,6 +281,7 @@ Value f_int(const Value& v, CallArgs& a, FilterHost&) {
 Value f_float(const Value& v, CallArgs& a, FilterHost&) {
   const Value& d = arg_or(a, 0, "default", Value::number(0.0));
   no_extra(a, "float");
+  if (v.is_undefined()) fail_undefined(v);
   if (v.is_number()) return Value::number(v.as_double());
   if (v.kind == Kind::String) {
     const size_t b = v.s.find_first_not_of(" \t\n\r\f\v"), e = v.s.find_last_not_of(" \t\n\r\f\v");
@@ -369,6 +371,8 @@ Value f_unique(const Value& v, CallArgs& a, FilterHost&) {
   List out, seen;
   for (const auto& x : iterate(v)) {
     const Value k = sort_key(x, attribute, cs);
+    if (k.kind == Kind::List || k.kind == Kind::Dict || k.kind == Kind::Namespace)
+      throw EvalError("unhashable type: '" + type_name(k) + "'");
     if (std::none_of(seen.begin(), seen.end(), [&](const Value& s) { return equals(s, k); })) {
       seen.push_back(k);
       out.push_back(x);
@@ -457,6 +461,10 @@ Value f_indent(const Value& v, CallArgs& a, FilterHost&) {
   const bool first = arg_or(a, 1, "first", kFalse).truthy();
   const bool blank = arg_or(a, 2, "blank", kFalse).truthy();
   no_extra(a, "indent");
+  if (v.kind != Kind::String) {
+    if (v.is_sequence() || v.kind == Kind::Dict) throw EvalError("'" + type_name(v) + "' object has no attribute 'splitlines'");
+    throw EvalError("unsupported operand type(s) for +=: '" + type_name(v) + "' and 'str'");
+  }
   const std::u32string ind =
       width.kind == Kind::String ? utf8_decode(width.s) : std::u32string(std::max<int64_t>(0, width.i), U' ');
   const std::vector<std::u32string> lines = splitlines(utf8_decode(to_str(v)) + U"\n");
@@ -498,6 +506,7 @@ Value f_wordcount(const Value& v, CallArgs& a, FilterHost&) {
 // map(attribute=...) or map('filter', args...).
 Value f_map(const Value& v, CallArgs& a, FilterHost& host) {
   List out;
+  if (!v.truthy()) return Value::make_list();  // jinja2 iterates only a truthy value
   const Value* attribute = nullptr;
   const Value* dflt = nullptr;
   for (size_t k = 0; k < a.keyword.size(); ++k) {
@@ -538,6 +547,7 @@ Value select_impl(const Value& v, CallArgs& a, FilterHost& host, bool attr_mode,
   if (a.positional.size() > first_arg) test = to_str(a.positional[first_arg]);
   if (!test.empty() && !has_test(test)) throw EvalError("No test named '" + test + "'.");
   List out;
+  if (!v.truthy()) return Value::make_list();  // jinja2 iterates only a truthy value
   for (const auto& x : iterate(v)) {
     const Value subject = attr_mode ? attr_path(x, attribute) : x;
     bool r;
@@ -620,7 +630,7 @@ bool call_test(const std::string& name, const Value& v, CallArgs& a, FilterHost&
   if (name == "mapping") return plain(k == Kind::Dict);
   if (name == "iterable") return plain(k == Kind::Undefined || k == Kind::String || v.is_sequence() || k == Kind::Dict);
   if (name == "sequence") return plain(k == Kind::Undefined || k == Kind::String || v.is_sequence() || k == Kind::Dict);
-  if (name == "callable") return plain(k == Kind::Callable);
+  if (name == "callable") return plain(k == Kind::Callable || k == Kind::Undefined);  // Undefined has __call__
   if (name == "escaped") return plain(k == Kind::String && v.safe_markup);
   if (name == "lower" || name == "upper") {
     no_extra(a, name);

@@ -600,7 +600,6 @@ class Parser {
       args.push_back(parse_subscribed());
     }
     expect_op("]");
-    if (args.empty()) src_.fail(off, "expected a subscript expression inside []");
     auto e = make(EK::Getitem, off);
     e->args.push_back(std::move(node));
     if (args.size() == 1) {

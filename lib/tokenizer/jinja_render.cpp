@@ -280,6 +280,7 @@ class Interpreter : public FilterHost {
     }
     const int64_t len = static_cast<int64_t>(items.size());
     auto last_changed = std::make_shared<Value>(Value::undefined());
+    bool completed = false;
     for (int64_t k = 0; k < len; ++k) {
       if (++iterations_ > lim_.max_loop_iterations)
         fail_input(src_.where(n.offset) + ": the template ran more than " + std::to_string(lim_.max_loop_iterations) +
@@ -313,8 +314,11 @@ class Interpreter : public FilterHost {
           }));
       inner->vars["loop"] = Value::make_namespace(std::move(loop));
       const Flow f = exec(n.bodies[0], inner);
+      if (f == Flow::Normal) completed = true;
       if (f == Flow::Break) break;
     }
+    // jinja2 clears its "run the else block" flag at the end of the body, which break and continue skip.
+    if (!completed) exec(n.bodies[1], scope);
     return Flow::Normal;
   }
 
