@@ -47,7 +47,13 @@ std::string ChatTemplate::render(const nlohmann::ordered_json& context,
     fail_input(tpl_->src.name + ": the chat template's variables must be a JSON object, got " + context.dump(),
                "pass the messages and settings as an object");
   if (generation_spans) generation_spans->clear();
-  return jinja::render_template(*tpl_, jinja::from_json(context), limits_, generation_spans);
+  jinja::Value vars;
+  try {
+    vars = jinja::from_json(context);
+  } catch (const jinja::EvalError& e) {
+    fail_input(tpl_->src.name + ": the template variables: " + e.what(), "flatten the input messages");
+  }
+  return jinja::render_template(*tpl_, vars, limits_, generation_spans);
 }
 
 nlohmann::ordered_json ChatTemplate::chat_context(const nlohmann::ordered_json& vars) {

@@ -11,10 +11,6 @@
 
 namespace loratune::jinja {
 
-struct EvalError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
 // What filters such as map/select need from the interpreter.
 struct FilterHost {
   virtual ~FilterHost() = default;

@@ -177,7 +177,17 @@ class Interpreter : public FilterHost {
   Flow exec_node(const Node& n, ScopeP& scope) {
     switch (n.kind) {
       case NK::Data: emit(n.text); return Flow::Normal;
-      case NK::Output: emit(to_str(eval(*n.exprs[0], scope))); return Flow::Normal;
+      case NK::Output: {
+        const Value v = eval(*n.exprs[0], scope);
+        std::string text;
+        try {
+          text = to_str(v);
+        } catch (const EvalError& e) {
+          fail_at(n.offset, e.what());
+        }
+        emit(text);
+        return Flow::Normal;
+      }
       case NK::If:
         for (size_t k = 0; k < n.exprs.size(); ++k)
           if (eval(*n.exprs[k], scope).truthy()) return exec(n.bodies[k], scope);
@@ -506,7 +516,11 @@ class Interpreter : public FilterHost {
 std::string render_template(const Template& tpl, const Value& context, const ChatTemplateLimits& limits,
                             std::vector<std::pair<size_t, size_t>>* generation_spans) {
   Interpreter in(tpl, limits, generation_spans);
-  return in.run(context);
+  try {
+    return in.run(context);
+  } catch (const EvalError& e) {  // a failure outside any expression (none is known; kept as a safety net)
+    fail_input(tpl.src.name + ": " + e.what(), "fix the chat template or its input");
+  }
 }
 
 }  // namespace loratune::jinja

@@ -10,6 +10,26 @@
 
 namespace loratune::jinja {
 
+namespace {
+
+// Counts the recursion of printing/comparing/converting one value; deeper than kMaxValueDepth is an error
+// (a template can build deep lists in a loop; the C++ stack must not be the limit).
+struct DepthGuard {
+  explicit DepthGuard(int& d) : d_(d) {
+    if (++d_ > kMaxValueDepth) {
+      d_ = 0;
+      throw EvalError("a value nests deeper than " + std::to_string(kMaxValueDepth) + " levels");
+    }
+  }
+  ~DepthGuard() {
+    if (d_ > 0) --d_;
+  }
+  int& d_;
+};
+thread_local int g_depth = 0;
+
+}  // namespace
+
 Value Value::undefined(std::string hint) {
   Value v;
   v.kind = Kind::Undefined;
@@ -45,8 +65,22 @@ Value Value::string(std::string x) {
   v.s = std::move(x);
   return v;
 }
+namespace {
+
+int child_depth(const Value& c) { return c.depth; }
+
+void set_depth(Value& v, int d) {
+  if (d > kMaxValueDepth) throw EvalError("a value nests deeper than " + std::to_string(kMaxValueDepth) + " levels");
+  v.depth = d;
+}
+
+}  // namespace
+
 Value Value::make_list(List items) {
   Value v;
+  int d = 0;
+  for (const auto& c : items) d = std::max(d, child_depth(c));
+  set_depth(v, d + 1);
   v.kind = Kind::List;
   v.list = std::make_shared<List>(std::move(items));
   return v;
@@ -58,6 +92,9 @@ Value Value::make_tuple(List items) {
 }
 Value Value::make_dict(DictItems items) {
   Value v;
+  int d = 0;
+  for (const auto& c : items) d = std::max({d, child_depth(c.first), child_depth(c.second)});
+  set_depth(v, d + 1);
   v.kind = Kind::Dict;
   v.dict = std::make_shared<DictItems>(std::move(items));
   return v;
@@ -308,6 +345,7 @@ std::string to_repr(const Value& v) {
 }
 
 std::string to_str(const Value& v) {
+  DepthGuard guard(g_depth);
   switch (v.kind) {
     case Kind::Undefined: return "";
     case Kind::None: return "None";
@@ -355,6 +393,7 @@ std::string type_name(const Value& v) {
 }
 
 bool equals(const Value& a, const Value& b) {
+  DepthGuard guard(g_depth);
   if (a.is_number() && b.is_number()) {
     if (a.kind != Kind::Float && b.kind != Kind::Float)
       return (a.kind == Kind::Bool ? a.b : a.i) == (b.kind == Kind::Bool ? b.b : b.i);
@@ -385,6 +424,7 @@ bool equals(const Value& a, const Value& b) {
 }
 
 bool less(const Value& a, const Value& b) {
+  DepthGuard guard(g_depth);
   if (a.is_number() && b.is_number()) {
     if (a.kind != Kind::Float && b.kind != Kind::Float)
       return (a.kind == Kind::Bool ? a.b : a.i) < (b.kind == Kind::Bool ? b.b : b.i);
@@ -408,6 +448,7 @@ bool less(const Value& a, const Value& b) {
 // JSON.
 
 Value from_json(const nlohmann::ordered_json& j) {
+  DepthGuard guard(g_depth);
   switch (j.type()) {
     case nlohmann::ordered_json::value_t::null: return Value::none();
     case nlohmann::ordered_json::value_t::boolean: return Value::boolean(j.get<bool>());
@@ -482,6 +523,7 @@ std::string json_key(const Value& k) {
 }
 
 void dump(std::string& out, const Value& v, const JsonDumpOptions& o, const std::string& indent, int level) {
+  if (level > kMaxValueDepth) throw EvalError("a value nests deeper than " + std::to_string(kMaxValueDepth) + " levels");
   const std::string& item_sep = o.item_sep;
   const std::string& key_sep = o.key_sep;
   auto newline = [&](int lvl) {

@@ -9,11 +9,20 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace loratune::jinja {
+
+// A failure while evaluating (Python's or jinja2's message); the interpreter adds the template position.
+struct EvalError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Nesting bound of values (lists in lists ...): printing, comparing and converting recurse over it.
+constexpr int kMaxValueDepth = 512;
 
 struct Value;
 using List = std::vector<Value>;
@@ -37,6 +46,8 @@ struct Value {
   std::shared_ptr<NativeFn> fn;      // Callable
   bool unsafe = false;               // Undefined from a sandbox-forbidden attribute: calling it is an error
   bool safe_markup = false;          // String produced by a macro or |safe (only matters for |escape)
+  int depth = 0;                     // List/Tuple/Dict nesting, bounded by kMaxValueDepth at construction (so
+                                     // destroying a value cannot exhaust the stack either)
 
   Value() = default;
   static Value undefined(std::string hint = {});
@@ -89,8 +100,7 @@ bool less(const Value& a, const Value& b);
 // Python's type name ("str", "list", "dict", "NoneType", ...).
 std::string type_name(const Value& v);
 
-// Conversion from/to JSON. to_json fails (std::invalid_argument) on undefined and callables, as
-// json.dumps does.
+// Conversion from JSON; nesting deeper than kMaxValueDepth throws EvalError.
 Value from_json(const nlohmann::ordered_json& j);
 
 // json.dumps(v, ensure_ascii, indent, separators, sort_keys) byte for byte. indent < 0 means None;

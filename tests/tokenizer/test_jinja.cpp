@@ -175,6 +175,15 @@ TEST_CASE("jinja: limits on loops, recursion, output, range and nesting", "[toke
         "t.jinja:1:4: range() is limited to 100000 items in the sandbox");
   CHECK(render("{{ range(100000)|length }}") == "100000");
 
+  // A template cannot build a value so deep that printing it exhausts the stack.
+  CHECK(error_of([] {
+          render("{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x }}");
+        }) == "t.jinja:1:73: a value nests deeper than 512 levels");
+  ordered_json nested = ordered_json::array();
+  for (int k = 0; k < 1000; ++k) nested = ordered_json::array({nested});
+  CHECK(error_of([&] { render("{{ 1 }}", {{"x", nested}}); }) ==
+        "t.jinja: the template variables: a value nests deeper than 512 levels");
+
   const std::string deep = "{{ " + std::string(300, '(') + "1" + std::string(300, ')') + " }}";
   CHECK(error_of([&] { ChatTemplate::parse(deep, "t.jinja"); }).find("nests deeper than 200 levels") != std::string::npos);
 }
