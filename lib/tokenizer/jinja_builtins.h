@@ -17,6 +17,36 @@ struct FilterHost {
   virtual Value call(const Value& callee, CallArgs& args) = 0;  // calls a callable (macro, method, global)
 };
 
+// Argument helpers of the built-in callables.
+inline Value arg_or(CallArgs& a, size_t pos, const std::string& name, const Value& dflt) {
+  const Value* v = a.get(pos, name);
+  return v ? *v : dflt;
+}
+
+inline void no_extra(const CallArgs& a, const std::string& fn) {
+  const std::string extra = a.unused();
+  if (!extra.empty()) throw EvalError(fn + "() got unexpected arguments: " + extra);
+}
+
+inline const std::string& need_str(const Value& v, const std::string& what) {
+  if (v.kind != Kind::String) throw EvalError(what + " must be str, not " + type_name(v));
+  return v.s;
+}
+
+inline int64_t need_int(const Value& v, const std::string& what) {
+  if (v.kind == Kind::Int) return v.i;
+  if (v.kind == Kind::Bool) return v.b;
+  throw EvalError(what + " must be an integer, not " + type_name(v));
+}
+
+// Python's slice index arithmetic (PySlice_AdjustIndices).
+
+// str methods (jinja_strings.cpp): the names templates may call, and the call itself.
+bool is_str_method(const std::string& name);
+Value str_method(const Value& self, const std::string& name, CallArgs& args);
+// Python's printf-style `fmt % args` (args: a tuple for positional, a dict for named, else a single value).
+Value percent_format(const std::string& fmt, const Value& args);
+
 [[noreturn]] void fail_undefined(const Value& undefined);  // the error jinja2 raises on using an Undefined
 
 Value get_attr(const Value& obj, const std::string& name);  // x.name

@@ -73,6 +73,7 @@ TEST_CASE("jinja: attribute and item lookup, slices, undefined", "[tokenizer][ji
 TEST_CASE("jinja: is-tests", "[tokenizer][jinja]") { replay_group("tests"); }
 TEST_CASE("jinja: filters (tojson as transformers)", "[tokenizer][jinja]") { replay_group("filters"); }
 TEST_CASE("jinja: string methods", "[tokenizer][jinja]") { replay_group("string methods"); }
+TEST_CASE("jinja: printf-style formatting (% and |format)", "[tokenizer][jinja]") { replay_group("formatting"); }
 TEST_CASE("jinja: dict and list methods", "[tokenizer][jinja]") { replay_group("dict / list methods"); }
 TEST_CASE("jinja: for loops, loop variable, else, filters, break and continue", "[tokenizer][jinja]") {
   replay_group("loops");
