@@ -54,11 +54,7 @@ Value attr_path(const Value& item, const std::string& path) {
   return cur;
 }
 
-std::string lower_str(const std::string& s) {
-  std::u32string u = utf8_decode(s);
-  for (char32_t& c : u) c = py_lower(c);
-  return utf8_encode(u);
-}
+std::string lower_str(const std::string& s) { return case_map(s, "lower"); }
 
 // The sort/unique/min/max key: the attribute (if any), lower-cased when strings compare case-insensitively.
 Value sort_key(const Value& item, const Value* attribute, bool case_sensitive) {
@@ -140,22 +136,27 @@ Value f_upper(const Value& v, CallArgs& a, FilterHost&) { return str_filter(v, a
 Value f_capitalize(const Value& v, CallArgs& a, FilterHost&) { return str_filter(v, a, "capitalize"); }
 
 Value f_title(const Value& v, CallArgs& a, FilterHost&) {
-  // Words start after runs of "-", whitespace, "(", "{", "[", "<"; each word: first upper, rest lower.
+  // Words start after runs of "-", whitespace, "(", "{", "[", "<"; each word: item[0].upper() + item[1:].lower().
   no_extra(a, "title");
   const std::u32string u = utf8_decode(to_str(v));
-  std::u32string out;
-  bool start = true;
+  std::string out, word;
+  auto flush = [&]() {
+    if (word.empty()) return;
+    const std::u32string w = utf8_decode(word);
+    out += case_map(utf8_encode(w.substr(0, 1)), "upper") + case_map(utf8_encode(w.substr(1)), "lower");
+    word.clear();
+  };
   for (char32_t c : u) {
     const bool delim = c == '-' || is_py_space(c) || c == '(' || c == '{' || c == '[' || c == '<';
     if (delim) {
-      out.push_back(c);
-      start = true;
+      flush();
+      utf8_append(out, c);
     } else {
-      out.push_back(start ? py_upper(c) : py_lower(c));
-      start = false;
+      utf8_append(word, c);
     }
   }
-  return Value::string(utf8_encode(out));
+  flush();
+  return Value::string(out);
 }
 
 Value f_trim(const Value& v, CallArgs& a, FilterHost&) {

@@ -326,6 +326,8 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
       return Value::integer(out);
     }
     if (a.as_double() == 0 && b.as_double() < 0) throw EvalError("0.0 cannot be raised to a negative power");
+    if (a.as_double() < 0 && std::floor(b.as_double()) != b.as_double())
+      throw EvalError("a negative number to a fractional power is complex, which templates do not support");
     return Value::number(std::pow(a.as_double(), b.as_double()));
   }
   throw EvalError("unknown operator " + op);
@@ -343,7 +345,10 @@ bool contains(const Value& c, const Value& item) {
       for (const auto& x : *c.list)
         if (equals(x, item)) return true;
       return false;
-    case Kind::Dict: return c.find(item) != nullptr;
+    case Kind::Dict:
+      if (item.kind == Kind::List || item.kind == Kind::Dict || item.kind == Kind::Namespace)
+        throw EvalError("unhashable type: '" + type_name(item) + "'");
+      return c.find(item) != nullptr;
     default: throw EvalError("argument of type '" + type_name(c) + "' is not iterable");
   }
 }

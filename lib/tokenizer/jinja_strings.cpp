@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cctype>
 #include <cstdio>
+#include <iterator>
 #include <set>
 
 #include "tokenizer/jinja_builtins.h"
@@ -11,6 +12,142 @@
 namespace loratune::jinja {
 
 namespace {
+
+// The characters whose full case mapping (Unicode SpecialCasing.txt, unconditional part) has more than one
+// character, as Python's str.upper/lower/title apply them (generated from Python's unicodedata 15):
+// {code point, upper, lower, title}; nullptr = the simple mapping (utf8proc) applies.
+struct SpecialCase {
+  char32_t c;
+  const char32_t* upper;
+  const char32_t* lower;
+  const char32_t* title;
+};
+const SpecialCase kSpecialCases[] = {
+    {0x00DF, U"\U00000053\U00000053", nullptr, U"\U00000053\U00000073"},
+    {0x0130, nullptr, U"\U00000069\U00000307", nullptr},
+    {0x0149, U"\U000002bc\U0000004e", nullptr, U"\U000002bc\U0000004e"},
+    {0x01F0, U"\U0000004a\U0000030c", nullptr, U"\U0000004a\U0000030c"},
+    {0x0390, U"\U00000399\U00000308\U00000301", nullptr, U"\U00000399\U00000308\U00000301"},
+    {0x03B0, U"\U000003a5\U00000308\U00000301", nullptr, U"\U000003a5\U00000308\U00000301"},
+    {0x0587, U"\U00000535\U00000552", nullptr, U"\U00000535\U00000582"},
+    {0x1E96, U"\U00000048\U00000331", nullptr, U"\U00000048\U00000331"},
+    {0x1E97, U"\U00000054\U00000308", nullptr, U"\U00000054\U00000308"},
+    {0x1E98, U"\U00000057\U0000030a", nullptr, U"\U00000057\U0000030a"},
+    {0x1E99, U"\U00000059\U0000030a", nullptr, U"\U00000059\U0000030a"},
+    {0x1E9A, U"\U00000041\U000002be", nullptr, U"\U00000041\U000002be"},
+    {0x1F50, U"\U000003a5\U00000313", nullptr, U"\U000003a5\U00000313"},
+    {0x1F52, U"\U000003a5\U00000313\U00000300", nullptr, U"\U000003a5\U00000313\U00000300"},
+    {0x1F54, U"\U000003a5\U00000313\U00000301", nullptr, U"\U000003a5\U00000313\U00000301"},
+    {0x1F56, U"\U000003a5\U00000313\U00000342", nullptr, U"\U000003a5\U00000313\U00000342"},
+    {0x1F80, U"\U00001f08\U00000399", nullptr, nullptr},
+    {0x1F81, U"\U00001f09\U00000399", nullptr, nullptr},
+    {0x1F82, U"\U00001f0a\U00000399", nullptr, nullptr},
+    {0x1F83, U"\U00001f0b\U00000399", nullptr, nullptr},
+    {0x1F84, U"\U00001f0c\U00000399", nullptr, nullptr},
+    {0x1F85, U"\U00001f0d\U00000399", nullptr, nullptr},
+    {0x1F86, U"\U00001f0e\U00000399", nullptr, nullptr},
+    {0x1F87, U"\U00001f0f\U00000399", nullptr, nullptr},
+    {0x1F88, U"\U00001f08\U00000399", nullptr, nullptr},
+    {0x1F89, U"\U00001f09\U00000399", nullptr, nullptr},
+    {0x1F8A, U"\U00001f0a\U00000399", nullptr, nullptr},
+    {0x1F8B, U"\U00001f0b\U00000399", nullptr, nullptr},
+    {0x1F8C, U"\U00001f0c\U00000399", nullptr, nullptr},
+    {0x1F8D, U"\U00001f0d\U00000399", nullptr, nullptr},
+    {0x1F8E, U"\U00001f0e\U00000399", nullptr, nullptr},
+    {0x1F8F, U"\U00001f0f\U00000399", nullptr, nullptr},
+    {0x1F90, U"\U00001f28\U00000399", nullptr, nullptr},
+    {0x1F91, U"\U00001f29\U00000399", nullptr, nullptr},
+    {0x1F92, U"\U00001f2a\U00000399", nullptr, nullptr},
+    {0x1F93, U"\U00001f2b\U00000399", nullptr, nullptr},
+    {0x1F94, U"\U00001f2c\U00000399", nullptr, nullptr},
+    {0x1F95, U"\U00001f2d\U00000399", nullptr, nullptr},
+    {0x1F96, U"\U00001f2e\U00000399", nullptr, nullptr},
+    {0x1F97, U"\U00001f2f\U00000399", nullptr, nullptr},
+    {0x1F98, U"\U00001f28\U00000399", nullptr, nullptr},
+    {0x1F99, U"\U00001f29\U00000399", nullptr, nullptr},
+    {0x1F9A, U"\U00001f2a\U00000399", nullptr, nullptr},
+    {0x1F9B, U"\U00001f2b\U00000399", nullptr, nullptr},
+    {0x1F9C, U"\U00001f2c\U00000399", nullptr, nullptr},
+    {0x1F9D, U"\U00001f2d\U00000399", nullptr, nullptr},
+    {0x1F9E, U"\U00001f2e\U00000399", nullptr, nullptr},
+    {0x1F9F, U"\U00001f2f\U00000399", nullptr, nullptr},
+    {0x1FA0, U"\U00001f68\U00000399", nullptr, nullptr},
+    {0x1FA1, U"\U00001f69\U00000399", nullptr, nullptr},
+    {0x1FA2, U"\U00001f6a\U00000399", nullptr, nullptr},
+    {0x1FA3, U"\U00001f6b\U00000399", nullptr, nullptr},
+    {0x1FA4, U"\U00001f6c\U00000399", nullptr, nullptr},
+    {0x1FA5, U"\U00001f6d\U00000399", nullptr, nullptr},
+    {0x1FA6, U"\U00001f6e\U00000399", nullptr, nullptr},
+    {0x1FA7, U"\U00001f6f\U00000399", nullptr, nullptr},
+    {0x1FA8, U"\U00001f68\U00000399", nullptr, nullptr},
+    {0x1FA9, U"\U00001f69\U00000399", nullptr, nullptr},
+    {0x1FAA, U"\U00001f6a\U00000399", nullptr, nullptr},
+    {0x1FAB, U"\U00001f6b\U00000399", nullptr, nullptr},
+    {0x1FAC, U"\U00001f6c\U00000399", nullptr, nullptr},
+    {0x1FAD, U"\U00001f6d\U00000399", nullptr, nullptr},
+    {0x1FAE, U"\U00001f6e\U00000399", nullptr, nullptr},
+    {0x1FAF, U"\U00001f6f\U00000399", nullptr, nullptr},
+    {0x1FB2, U"\U00001fba\U00000399", nullptr, U"\U00001fba\U00000345"},
+    {0x1FB3, U"\U00000391\U00000399", nullptr, nullptr},
+    {0x1FB4, U"\U00000386\U00000399", nullptr, U"\U00000386\U00000345"},
+    {0x1FB6, U"\U00000391\U00000342", nullptr, U"\U00000391\U00000342"},
+    {0x1FB7, U"\U00000391\U00000342\U00000399", nullptr, U"\U00000391\U00000342\U00000345"},
+    {0x1FBC, U"\U00000391\U00000399", nullptr, nullptr},
+    {0x1FC2, U"\U00001fca\U00000399", nullptr, U"\U00001fca\U00000345"},
+    {0x1FC3, U"\U00000397\U00000399", nullptr, nullptr},
+    {0x1FC4, U"\U00000389\U00000399", nullptr, U"\U00000389\U00000345"},
+    {0x1FC6, U"\U00000397\U00000342", nullptr, U"\U00000397\U00000342"},
+    {0x1FC7, U"\U00000397\U00000342\U00000399", nullptr, U"\U00000397\U00000342\U00000345"},
+    {0x1FCC, U"\U00000397\U00000399", nullptr, nullptr},
+    {0x1FD2, U"\U00000399\U00000308\U00000300", nullptr, U"\U00000399\U00000308\U00000300"},
+    {0x1FD3, U"\U00000399\U00000308\U00000301", nullptr, U"\U00000399\U00000308\U00000301"},
+    {0x1FD6, U"\U00000399\U00000342", nullptr, U"\U00000399\U00000342"},
+    {0x1FD7, U"\U00000399\U00000308\U00000342", nullptr, U"\U00000399\U00000308\U00000342"},
+    {0x1FE2, U"\U000003a5\U00000308\U00000300", nullptr, U"\U000003a5\U00000308\U00000300"},
+    {0x1FE3, U"\U000003a5\U00000308\U00000301", nullptr, U"\U000003a5\U00000308\U00000301"},
+    {0x1FE4, U"\U000003a1\U00000313", nullptr, U"\U000003a1\U00000313"},
+    {0x1FE6, U"\U000003a5\U00000342", nullptr, U"\U000003a5\U00000342"},
+    {0x1FE7, U"\U000003a5\U00000308\U00000342", nullptr, U"\U000003a5\U00000308\U00000342"},
+    {0x1FF2, U"\U00001ffa\U00000399", nullptr, U"\U00001ffa\U00000345"},
+    {0x1FF3, U"\U000003a9\U00000399", nullptr, nullptr},
+    {0x1FF4, U"\U0000038f\U00000399", nullptr, U"\U0000038f\U00000345"},
+    {0x1FF6, U"\U000003a9\U00000342", nullptr, U"\U000003a9\U00000342"},
+    {0x1FF7, U"\U000003a9\U00000342\U00000399", nullptr, U"\U000003a9\U00000342\U00000345"},
+    {0x1FFC, U"\U000003a9\U00000399", nullptr, nullptr},
+    {0xFB00, U"\U00000046\U00000046", nullptr, U"\U00000046\U00000066"},
+    {0xFB01, U"\U00000046\U00000049", nullptr, U"\U00000046\U00000069"},
+    {0xFB02, U"\U00000046\U0000004c", nullptr, U"\U00000046\U0000006c"},
+    {0xFB03, U"\U00000046\U00000046\U00000049", nullptr, U"\U00000046\U00000066\U00000069"},
+    {0xFB04, U"\U00000046\U00000046\U0000004c", nullptr, U"\U00000046\U00000066\U0000006c"},
+    {0xFB05, U"\U00000053\U00000054", nullptr, U"\U00000053\U00000074"},
+    {0xFB06, U"\U00000053\U00000054", nullptr, U"\U00000053\U00000074"},
+    {0xFB13, U"\U00000544\U00000546", nullptr, U"\U00000544\U00000576"},
+    {0xFB14, U"\U00000544\U00000535", nullptr, U"\U00000544\U00000565"},
+    {0xFB15, U"\U00000544\U0000053b", nullptr, U"\U00000544\U0000056b"},
+    {0xFB16, U"\U0000054e\U00000546", nullptr, U"\U0000054e\U00000576"},
+    {0xFB17, U"\U00000544\U0000053d", nullptr, U"\U00000544\U0000056d"},
+};
+
+const SpecialCase* special_case(char32_t c) {
+  const auto* end = std::end(kSpecialCases);
+  const auto* it = std::lower_bound(std::begin(kSpecialCases), end, c,
+                                    [](const SpecialCase& sc, char32_t x) { return sc.c < x; });
+  return it != end && it->c == c ? it : nullptr;
+}
+
+enum class Case { Upper, Lower, Title };
+
+void append_case(std::u32string& out, char32_t c, Case how) {
+  if (const SpecialCase* sc = special_case(c)) {
+    const char32_t* m = how == Case::Upper ? sc->upper : how == Case::Lower ? sc->lower : sc->title;
+    if (m) {
+      out += m;
+      return;
+    }
+  }
+  out.push_back(how == Case::Upper ? py_upper(c) : how == Case::Lower ? py_lower(c) : py_title(c));
+}
+
 
 bool in_chars(char32_t c, const std::u32string* chars) {
   return chars ? chars->find(c) != std::u32string::npos : is_py_space(c);
@@ -191,21 +328,7 @@ Value str_method_impl(const Value& self, const std::string& name, CallArgs& a) {
   }
   if (name == "lower" || name == "upper" || name == "title" || name == "capitalize" || name == "swapcase") {
     no_extra(a, name);
-    std::u32string u = utf8_decode(s);
-    bool prev_cased = false;
-    for (size_t k = 0; k < u.size(); ++k) {
-      char32_t& c = u[k];
-      if (name == "lower") c = py_lower(c);
-      else if (name == "upper") c = py_upper(c);
-      else if (name == "capitalize") c = k == 0 ? py_title(c) : py_lower(c);
-      else if (name == "swapcase") c = py_is_upper(c) ? py_lower(c) : py_upper(c);
-      else {
-        const bool cs = py_cased(c);
-        c = prev_cased ? py_lower(c) : py_title(c);
-        prev_cased = cs;
-      }
-    }
-    return Value::string(utf8_encode(u));
+    return Value::string(case_map(s, name));
   }
   if (name == "find" || name == "rfind" || name == "index" || name == "rindex" || name == "count") {
     const Value* sub = a.get(0, "sub");
@@ -416,13 +539,46 @@ Value percent_format(const std::string& fmt, const Value& args) {
     }
     out += piece;
   }
-  if (!mapping && next < positional.size()) throw EvalError("not all arguments converted during string formatting");
+  // CPython skips this check when the argument supports item access (a list or dict given alone).
+  const bool item_access = args.kind == Kind::List || args.kind == Kind::Dict;
+  if (!item_access && next < positional.size()) throw EvalError("not all arguments converted during string formatting");
   return Value::string(out);
 }
 
 namespace {
 
 }  // namespace
+
+std::string case_map(const std::string& s, const std::string& method) {
+  const std::u32string u = utf8_decode(s);
+  std::u32string out;
+  out.reserve(u.size());
+  auto lower = [&](size_t k) {
+    // Final sigma: a capital sigma after a cased letter and not before one lowers to U+03C2.
+    if (u[k] == 0x03A3 && k > 0 && py_cased(u[k - 1]) && (k + 1 >= u.size() || !py_cased(u[k + 1])))
+      out.push_back(0x03C2);
+    else
+      append_case(out, u[k], Case::Lower);
+  };
+  bool prev_cased = false;
+  for (size_t k = 0; k < u.size(); ++k) {
+    const char32_t c = u[k];
+    if (method == "lower" || (method == "capitalize" && k > 0) || (method == "swapcase" && py_is_upper(c))) {
+      lower(k);
+    } else if (method == "swapcase" && !py_is_lower(c)) {
+      out.push_back(c);  // neither upper nor lower case (digits, titlecase letters) stays
+    } else if (method == "upper" || method == "swapcase") {
+      append_case(out, c, Case::Upper);
+    } else if (method == "capitalize") {
+      append_case(out, c, Case::Title);
+    } else {  // title
+      if (prev_cased) lower(k);
+      else append_case(out, c, Case::Title);
+      prev_cased = py_cased(c);
+    }
+  }
+  return utf8_encode(out);
+}
 
 bool is_str_method(const std::string& name) { return str_method_names().count(name) > 0; }
 

@@ -106,6 +106,7 @@ CASES = [
  ('set / namespace / macro', "{% with q = 5 %}{{ q }}{% endwith %}[{{ q }}] {% filter upper %}abc {{ 'd' }}{% endfilter %} {% print 'p' %}"),
  ('set / namespace / macro', "{{ dict(a=1, b=2) }} {{ namespace(a=1).a }} {{ dict(a=1)|tojson }}"),
  ('generation', "{% for m in msgs %}<{{ m.role }}>{% if m.role == 'assistant' %}{% generation %}{{ m.content }}</s>{% endgeneration %}{% else %}{{ m.content }}{% endif %}\n{% endfor %}"),
+ ('unicode, escapes, misc', "{% set w = 'straße ﬁne İstanbul ŉ ΟΔΟΣ ΣΑΣ. ǅemal' %}{{ w.upper() }}|{{ w.lower() }}|{{ w.title() }}|{{ w.capitalize() }}|{{ w.swapcase() }}|{{ w|upper }}|{{ w|title }}|{{ w|capitalize }}|{{ ['ß', 'SS', 'Straße', 'strasse']|sort }}"),
  ('unicode, escapes, misc', "é {{ 'ü' }} 😀 {{ u|upper }} {{ u|capitalize }}"),
  ('unicode, escapes, misc', "{{ '%s' }} {{ '{' }}{{ '}' }} {{ \"{{\" }}"),
  ('unicode, escapes, misc', "{{ 10 / 4 }} {{ 10 // 4 }} {{ 2 * 1.5 }} {{ 1 - 0.9 }} {{ 100000000000000000000.0 }} {{ 9007199254740993 }}"),
