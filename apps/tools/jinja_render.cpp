@@ -30,13 +30,16 @@ int main(int argc, char** argv) {
   std::string tpl_path, contexts_path, out_path;
   bool raw = false, spans = false;
   app.add_option("--template", tpl_path, "Chat template file (Jinja source)")->required();
-  app.add_option("--contexts", contexts_path, "JSONL file: one object of template variables per line")->required();
+  app.add_option("--contexts", contexts_path, "JSONL file: one object of template variables per line")
+      ->required();
   app.add_option("--out", out_path, "Output JSONL (default: stdout)");
-  app.add_flag("--raw", raw, "Render with the context as given (no transformers defaults / reasoning aliases)");
+  app.add_flag("--raw", raw,
+               "Render with the context as given (no transformers defaults / reasoning aliases)");
   app.add_flag("--spans", spans, "Write {text, generation} objects with the {% generation %} byte ranges");
   CLI11_PARSE(app, argc, argv);
   try {
-    const loratune::ChatTemplate tpl = loratune::ChatTemplate::parse(loratune::read_text_file(tpl_path), tpl_path);
+    const loratune::ChatTemplate tpl =
+        loratune::ChatTemplate::parse(loratune::read_text_file(tpl_path), tpl_path);
     std::ifstream in(contexts_path);
     if (!in) loratune::fail_input(contexts_path + ": cannot open");
     std::ofstream out_file;
@@ -48,7 +51,8 @@ int main(int argc, char** argv) {
       ++lineno;
       if (line.empty()) continue;
       nlohmann::ordered_json ctx = nlohmann::ordered_json::parse(line, nullptr, false);
-      if (ctx.is_discarded()) loratune::fail_input(contexts_path + ":" + std::to_string(lineno) + ": invalid JSON");
+      if (ctx.is_discarded())
+        loratune::fail_input(contexts_path + ":" + std::to_string(lineno) + ": invalid JSON");
       nlohmann::ordered_json result;
       try {
         std::vector<std::pair<size_t, size_t>> gen;
@@ -67,7 +71,8 @@ int main(int argc, char** argv) {
     }
     return 0;
   } catch (const loratune::Error& e) {
-    std::cerr << "loratune-jinja: " << e.message() << (e.hint().empty() ? "" : "\n  hint: " + e.hint()) << std::endl;
+    std::cerr << "loratune-jinja: " << e.message() << (e.hint().empty() ? "" : "\n  hint: " + e.hint())
+              << std::endl;
     return static_cast<int>(e.kind());
   }
 }

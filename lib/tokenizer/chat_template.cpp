@@ -44,8 +44,9 @@ const std::string& ChatTemplate::name() const { return tpl_->src.name; }
 std::string ChatTemplate::render(const nlohmann::ordered_json& context,
                                  std::vector<std::pair<size_t, size_t>>* generation_spans) const {
   if (!context.is_object())
-    fail_input(tpl_->src.name + ": the chat template's variables must be a JSON object, got " + context.dump(),
-               "pass the messages and settings as an object");
+    fail_input(
+        tpl_->src.name + ": the chat template's variables must be a JSON object, got " + context.dump(),
+        "pass the messages and settings as an object");
   if (generation_spans) generation_spans->clear();
   jinja::Value vars;
   try {
@@ -87,7 +88,8 @@ nlohmann::ordered_json ChatTemplate::chat_context(const nlohmann::ordered_json& 
   ctx["messages"] = std::move(aliased);
   ctx["tools"] = vars.contains("tools") ? vars["tools"] : ordered_json();
   ctx["documents"] = vars.contains("documents") ? vars["documents"] : ordered_json();
-  ctx["add_generation_prompt"] = vars.contains("add_generation_prompt") ? vars["add_generation_prompt"] : ordered_json(false);
+  ctx["add_generation_prompt"] =
+      vars.contains("add_generation_prompt") ? vars["add_generation_prompt"] : ordered_json(false);
   for (auto it = vars.begin(); it != vars.end(); ++it)
     if (!ctx.contains(it.key())) ctx[it.key()] = *it;
   return ctx;

@@ -1,8 +1,9 @@
 // Hugging Face chat templates, rendered the way transformers renders them (utils/chat_template_utils.py):
-// jinja2's ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True) with the loopcontrols extension,
-// transformers' tojson filter (json.dumps, ensure_ascii=False), the globals raise_exception, strftime_now,
-// namespace, dict and range, and the {% generation %} tag that marks assistant text. The engine is
-// loratune's own (lib/tokenizer/jinja_*.cpp); it reads no files and has bounded loops, call depth and output.
+// jinja2's ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True) with the loopcontrols
+// extension, transformers' tojson filter (json.dumps, ensure_ascii=False), the globals raise_exception,
+// strftime_now, namespace, dict and range, and the {% generation %} tag that marks assistant text. The engine
+// is loratune's own (lib/tokenizer/jinja_*.cpp); it reads no files and has bounded loops, call depth and
+// output.
 //
 // Typical use:
 //   ChatTemplate t = ChatTemplate::parse(tokenizer.chat_template(), dir + "/tokenizer_config.json");

@@ -34,8 +34,26 @@ struct Token {
 std::vector<Token> lex(const Source& src);
 
 enum class EK {
-  Const, Name, Getattr, Getitem, Slice, Call, Filter, Test, Not, Neg, Pos, Binary, Compare, And, Or, Concat,
-  CondExpr, List, Tuple, Dict
+  Const,
+  Name,
+  Getattr,
+  Getitem,
+  Slice,
+  Call,
+  Filter,
+  Test,
+  Not,
+  Neg,
+  Pos,
+  Binary,
+  Compare,
+  And,
+  Or,
+  Concat,
+  CondExpr,
+  List,
+  Tuple,
+  Dict
 };
 
 struct Expr;
@@ -44,16 +62,29 @@ using ExprP = std::unique_ptr<Expr>;
 struct Expr {
   EK kind;
   size_t offset = 0;
-  Value value;                                        // Const
-  std::string name;                                   // Name, Getattr attribute, Filter/Test name, Binary op
-  std::vector<ExprP> args;                            // operands; Call: callee first; Filter/Test: subject first
-                                                      // (null for a filter block); Slice: 3 (null = omitted)
+  Value value;              // Const
+  std::string name;         // Name, Getattr attribute, Filter/Test name, Binary op
+  std::vector<ExprP> args;  // operands; Call: callee first; Filter/Test: subject first
+                            // (null for a filter block); Slice: 3 (null = omitted)
   std::vector<std::pair<std::string, ExprP>> kwargs;  // Call/Filter/Test keyword arguments
   std::vector<std::string> ops;                       // Compare: one operator per operand after the first
 };
 
-enum class NK { Data, Output, If, For, Set, SetBlock, Macro, CallBlock, FilterBlock, With, Break, Continue,
-                Generation };
+enum class NK {
+  Data,
+  Output,
+  If,
+  For,
+  Set,
+  SetBlock,
+  Macro,
+  CallBlock,
+  FilterBlock,
+  With,
+  Break,
+  Continue,
+  Generation
+};
 
 struct Node;
 using NodeP = std::unique_ptr<Node>;
@@ -62,11 +93,11 @@ using Body = std::vector<NodeP>;
 struct Node {
   NK kind;
   size_t offset = 0;
-  std::string text;            // Data; Macro name
-  std::vector<ExprP> exprs;    // Output: the expression; If: the conditions; For: target, iterable, filter
-                               // (may be null); Set/SetBlock: target (and value); FilterBlock/SetBlock: filter
-                               // chain (its innermost subject null); With: targets then values
-  std::vector<Body> bodies;    // If: one per condition, then else; For: body, else; others: the body
+  std::string text;          // Data; Macro name
+  std::vector<ExprP> exprs;  // Output: the expression; If: the conditions; For: target, iterable, filter
+                             // (may be null); Set/SetBlock: target (and value); FilterBlock/SetBlock: filter
+                             // chain (its innermost subject null); With: targets then values
+  std::vector<Body> bodies;  // If: one per condition, then else; For: body, else; others: the body
   std::vector<std::string> params;  // Macro/CallBlock parameter names
   std::vector<ExprP> defaults;      // defaults of the last params (aligned to the end)
 };

@@ -1,6 +1,6 @@
 // The filters and tests of the Jinja engine, with jinja2 3.1's semantics (jinja2/filters.py, jinja2/tests.py)
-// and transformers' tojson (json.dumps(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)).
-// Filters not listed here are refused by name when the template is parsed.
+// and transformers' tojson (json.dumps(x, ensure_ascii=False, indent=None, separators=None,
+// sort_keys=False)). Filters not listed here are refused by name when the template is parsed.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -136,7 +136,8 @@ Value f_upper(const Value& v, CallArgs& a, FilterHost&) { return str_filter(v, a
 Value f_capitalize(const Value& v, CallArgs& a, FilterHost&) { return str_filter(v, a, "capitalize"); }
 
 Value f_title(const Value& v, CallArgs& a, FilterHost&) {
-  // Words start after runs of "-", whitespace, "(", "{", "[", "<"; each word: item[0].upper() + item[1:].lower().
+  // Words start after runs of "-", whitespace, "(", "{", "[", "<"; each word: item[0].upper() +
+  // item[1:].lower().
   no_extra(a, "title");
   const std::u32string u = utf8_decode(to_str(v));
   std::string out, word;
@@ -204,7 +205,8 @@ Value f_join(const Value& v, CallArgs& a, FilterHost&) {
   no_extra(a, "join");
   std::string out;
   size_t k = 0;
-  for (const auto& x : iterate(v)) out += (k++ ? sep : "") + to_str(attribute ? attr_path(x, to_str(*attribute)) : x);
+  for (const auto& x : iterate(v))
+    out += (k++ ? sep : "") + to_str(attribute ? attr_path(x, to_str(*attribute)) : x);
   return Value::string(out);
 }
 
@@ -240,8 +242,9 @@ Value f_replace(const Value& v, CallArgs& a, FilterHost&) {
   const Value& c = arg_or(a, 2, "count", kNone);
   no_extra(a, "replace");
   if (!o || !n) throw EvalError("replace() needs the old and the new string");
-  return call_method(Value::string(to_str(v)), "replace",
-                     {Value::string(to_str(*o)), Value::string(to_str(*n)), c.is_none() ? Value::integer(-1) : c});
+  return call_method(
+      Value::string(to_str(v)), "replace",
+      {Value::string(to_str(*o)), Value::string(to_str(*n)), c.is_none() ? Value::integer(-1) : c});
 }
 
 Value f_int(const Value& v, CallArgs& a, FilterHost&) {
@@ -287,7 +290,8 @@ Value f_float(const Value& v, CallArgs& a, FilterHost&) {
 
 Value f_abs(const Value& v, CallArgs& a, FilterHost&) {
   no_extra(a, "abs");
-  if (v.kind == Kind::Int || v.kind == Kind::Bool) return Value::integer(std::llabs(v.kind == Kind::Bool ? v.b : v.i));
+  if (v.kind == Kind::Int || v.kind == Kind::Bool)
+    return Value::integer(std::llabs(v.kind == Kind::Bool ? v.b : v.i));
   if (v.kind == Kind::Float) return Value::number(std::fabs(v.f));
   throw EvalError("bad operand type for abs(): '" + type_name(v) + "'");
 }
@@ -392,7 +396,8 @@ Value f_sum(const Value& v, CallArgs& a, FilterHost&) {
   const Value* attribute = a.get(0, "attribute");
   Value total = arg_or(a, 1, "start", Value::integer(0));
   no_extra(a, "sum");
-  for (const auto& x : iterate(v)) total = binary_op("+", total, attribute ? attr_path(x, to_str(*attribute)) : x);
+  for (const auto& x : iterate(v))
+    total = binary_op("+", total, attribute ? attr_path(x, to_str(*attribute)) : x);
   return total;
 }
 
@@ -448,8 +453,8 @@ std::vector<std::u32string> splitlines(const std::u32string& u) {
   size_t b = 0;
   for (size_t k = 0; k < u.size(); ++k) {
     const char32_t c = u[k];
-    if (c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || (c >= 0x1C && c <= 0x1E) || c == 0x85 || c == 0x2028 ||
-        c == 0x2029) {
+    if (c == '\n' || c == '\r' || c == 0x0B || c == 0x0C || (c >= 0x1C && c <= 0x1E) || c == 0x85 ||
+        c == 0x2028 || c == 0x2029) {
       lines.push_back(u.substr(b, k - b));
       if (c == '\r' && k + 1 < u.size() && u[k + 1] == '\n') ++k;
       b = k + 1;
@@ -465,7 +470,8 @@ Value f_indent(const Value& v, CallArgs& a, FilterHost&) {
   const bool blank = arg_or(a, 2, "blank", kFalse).truthy();
   no_extra(a, "indent");
   if (v.kind != Kind::String) {
-    if (v.is_sequence() || v.kind == Kind::Dict) throw EvalError("'" + type_name(v) + "' object has no attribute 'splitlines'");
+    if (v.is_sequence() || v.kind == Kind::Dict)
+      throw EvalError("'" + type_name(v) + "' object has no attribute 'splitlines'");
     throw EvalError("unsupported operand type(s) for +=: '" + type_name(v) + "' and 'str'");
   }
   const std::u32string ind =
@@ -513,8 +519,10 @@ Value f_map(const Value& v, CallArgs& a, FilterHost& host) {
   const Value* attribute = nullptr;
   const Value* dflt = nullptr;
   for (size_t k = 0; k < a.keyword.size(); ++k) {
-    if (a.keyword[k].first == "attribute") attribute = &a.keyword[k].second;
-    else if (a.keyword[k].first == "default") dflt = &a.keyword[k].second;
+    if (a.keyword[k].first == "attribute")
+      attribute = &a.keyword[k].second;
+    else if (a.keyword[k].first == "default")
+      dflt = &a.keyword[k].second;
   }
   if (attribute) {
     a.get(0, "attribute");
@@ -572,16 +580,49 @@ Value f_selectattr(const Value& v, CallArgs& a, FilterHost& h) { return select_i
 Value f_rejectattr(const Value& v, CallArgs& a, FilterHost& h) { return select_impl(v, a, h, true, false); }
 
 const std::map<std::string, FilterFn>& filters() {
-  static const std::map<std::string, FilterFn> m = {
-      {"tojson", f_tojson}, {"default", f_default}, {"d", f_default}, {"length", f_length}, {"count", f_length},
-      {"lower", f_lower}, {"upper", f_upper}, {"capitalize", f_capitalize}, {"title", f_title}, {"trim", f_trim},
-      {"string", f_string}, {"safe", f_safe}, {"escape", f_escape}, {"e", f_escape}, {"forceescape", f_escape},
-      {"join", f_join}, {"first", f_first}, {"last", f_last}, {"list", f_list}, {"items", f_items},
-      {"replace", f_replace}, {"int", f_int}, {"float", f_float}, {"abs", f_abs}, {"round", f_round},
-      {"reverse", f_reverse}, {"sort", f_sort}, {"dictsort", f_dictsort}, {"unique", f_unique}, {"min", f_min},
-      {"max", f_max}, {"sum", f_sum}, {"attr", f_attr}, {"format", f_format}, {"batch", f_batch}, {"indent", f_indent},
-      {"center", f_center}, {"wordcount", f_wordcount}, {"map", f_map}, {"select", f_select},
-      {"reject", f_reject}, {"selectattr", f_selectattr}, {"rejectattr", f_rejectattr}};
+  static const std::map<std::string, FilterFn> m = {{"tojson", f_tojson},
+                                                    {"default", f_default},
+                                                    {"d", f_default},
+                                                    {"length", f_length},
+                                                    {"count", f_length},
+                                                    {"lower", f_lower},
+                                                    {"upper", f_upper},
+                                                    {"capitalize", f_capitalize},
+                                                    {"title", f_title},
+                                                    {"trim", f_trim},
+                                                    {"string", f_string},
+                                                    {"safe", f_safe},
+                                                    {"escape", f_escape},
+                                                    {"e", f_escape},
+                                                    {"forceescape", f_escape},
+                                                    {"join", f_join},
+                                                    {"first", f_first},
+                                                    {"last", f_last},
+                                                    {"list", f_list},
+                                                    {"items", f_items},
+                                                    {"replace", f_replace},
+                                                    {"int", f_int},
+                                                    {"float", f_float},
+                                                    {"abs", f_abs},
+                                                    {"round", f_round},
+                                                    {"reverse", f_reverse},
+                                                    {"sort", f_sort},
+                                                    {"dictsort", f_dictsort},
+                                                    {"unique", f_unique},
+                                                    {"min", f_min},
+                                                    {"max", f_max},
+                                                    {"sum", f_sum},
+                                                    {"attr", f_attr},
+                                                    {"format", f_format},
+                                                    {"batch", f_batch},
+                                                    {"indent", f_indent},
+                                                    {"center", f_center},
+                                                    {"wordcount", f_wordcount},
+                                                    {"map", f_map},
+                                                    {"select", f_select},
+                                                    {"reject", f_reject},
+                                                    {"selectattr", f_selectattr},
+                                                    {"rejectattr", f_rejectattr}};
   return m;
 }
 

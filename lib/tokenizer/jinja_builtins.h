@@ -54,9 +54,9 @@ Value percent_format(const std::string& fmt, const Value& args);
 Value get_attr(const Value& obj, const std::string& name);  // x.name
 Value get_item(const Value& obj, const Value& key);         // x[key]
 Value get_slice(const Value& obj, const Value& start, const Value& stop, const Value& step);
-List iterate(const Value& v);                                // Python iter(): list items, dict keys, characters
+List iterate(const Value& v);  // Python iter(): list items, dict keys, characters
 Value binary_op(const std::string& op, const Value& a, const Value& b);
-bool contains(const Value& container, const Value& item);   // `item in container`
+bool contains(const Value& container, const Value& item);  // `item in container`
 bool compare(const std::string& op, const Value& a, const Value& b);
 
 Value call_filter(const std::string& name, const Value& subject, CallArgs& args, FilterHost& host);

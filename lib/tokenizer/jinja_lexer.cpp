@@ -61,9 +61,13 @@ size_t skip_space(const std::string& s, size_t pos) {
   return pos;
 }
 
-bool all_space(const std::string& s, size_t begin, size_t end) { return begin < end && skip_space(s, begin) >= end; }
+bool all_space(const std::string& s, size_t begin, size_t end) {
+  return begin < end && skip_space(s, begin) >= end;
+}
 
-bool starts(const std::string& s, size_t pos, const char* lit) { return s.compare(pos, std::strlen(lit), lit) == 0; }
+bool starts(const std::string& s, size_t pos, const char* lit) {
+  return s.compare(pos, std::strlen(lit), lit) == 0;
+}
 
 class Lexer {
  public:
@@ -159,10 +163,14 @@ class Lexer {
       if (!starts(s_, q, "endraw")) continue;
       q = skip_space(s_, q + 6);
       size_t end;
-      if (starts(s_, q, "+%}")) end = q + 3;
-      else if (starts(s_, q, "-%}")) end = skip_space(s_, q + 3);
-      else if (starts(s_, q, "%}")) end = q + 2 + (q + 2 < s_.size() && s_[q + 2] == '\n');
-      else continue;
+      if (starts(s_, q, "+%}"))
+        end = q + 3;
+      else if (starts(s_, q, "-%}"))
+        end = skip_space(s_, q + 3);
+      else if (starts(s_, q, "%}"))
+        end = q + 2 + (q + 2 < s_.size() && s_[q + 2] == '\n');
+      else
+        continue;
       size_t text_end = p;
       if (sign == '-') {
         text_end = rstrip_end(s_, pos, p);
@@ -188,17 +196,22 @@ class Lexer {
       if (balance.empty()) {
         if (block) {
           size_t end = 0;
-          if (starts(s_, pos, "+%}")) end = pos + 3;
-          else if (starts(s_, pos, "-%}")) end = skip_space(s_, pos + 3);
-          else if (starts(s_, pos, "%}")) end = pos + 2 + (pos + 2 < s_.size() && s_[pos + 2] == '\n');
+          if (starts(s_, pos, "+%}"))
+            end = pos + 3;
+          else if (starts(s_, pos, "-%}"))
+            end = skip_space(s_, pos + 3);
+          else if (starts(s_, pos, "%}"))
+            end = pos + 2 + (pos + 2 < s_.size() && s_[pos + 2] == '\n');
           if (end) {
             out_.push_back({Tok::BlockEnd, "", pos});
             return set_ls(end, line_starting);
           }
         } else {
           size_t end = 0;
-          if (starts(s_, pos, "-}}")) end = skip_space(s_, pos + 3);
-          else if (starts(s_, pos, "}}")) end = pos + 2;
+          if (starts(s_, pos, "-}}"))
+            end = skip_space(s_, pos + 3);
+          else if (starts(s_, pos, "}}"))
+            end = pos + 2;
           if (end) {
             out_.push_back({Tok::VarEnd, "", pos});
             return set_ls(end, line_starting);
@@ -227,8 +240,9 @@ class Lexer {
         pos = string(pos);
         continue;
       }
-      static const char* const kOps[] = {"//", "**", "==", "!=", ">=", "<=", "+", "-", "/", "*", "%", "~", "[",
-                                         "]", "(", ")", "{", "}", ">", "<", "=", ".", ":", "|", ",", ";"};
+      static const char* const kOps[] = {"//", "**", "==", "!=", ">=", "<=", "+", "-", "/",
+                                         "*",  "%",  "~",  "[",  "]",  "(",  ")", "{", "}",
+                                         ">",  "<",  "=",  ".",  ":",  "|",  ",", ";"};
       const char* op = nullptr;
       for (const char* o : kOps)
         if (starts(s_, pos, o)) {
@@ -252,8 +266,9 @@ class Lexer {
 
   size_t digits(size_t p) {
     // (\d+_)*\d+
-    while (p < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[p])) ||
-                             (s_[p] == '_' && p + 1 < s_.size() && std::isdigit(static_cast<unsigned char>(s_[p + 1])))))
+    while (p < s_.size() &&
+           (std::isdigit(static_cast<unsigned char>(s_[p])) ||
+            (s_[p] == '_' && p + 1 < s_.size() && std::isdigit(static_cast<unsigned char>(s_[p + 1])))))
       ++p;
     return p;
   }
@@ -282,8 +297,9 @@ class Lexer {
     } else {
       int base = 10;
       std::string digits_only = text;
-      if (text.size() > 1 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X' || text[1] == 'b' ||
-                                               text[1] == 'B' || text[1] == 'o' || text[1] == 'O')) {
+      if (text.size() > 1 && text[0] == '0' &&
+          (text[1] == 'x' || text[1] == 'X' || text[1] == 'b' || text[1] == 'B' || text[1] == 'o' ||
+           text[1] == 'O')) {
         // 0x/0b/0o: the letters were not consumed by digits(); read them here.
         size_t q = pos + 2;
         while (q < s_.size() && (std::isxdigit(static_cast<unsigned char>(s_[q])) || s_[q] == '_')) ++q;
@@ -337,7 +353,8 @@ class Lexer {
         case 'u':
         case 'U': {
           const int n = e == 'x' ? 2 : e == 'u' ? 4 : 8;
-          if (p + n > s_.size()) src_.fail(p - 2, std::string("truncated \\") + e + " escape in a string literal");
+          if (p + n > s_.size())
+            src_.fail(p - 2, std::string("truncated \\") + e + " escape in a string literal");
           char32_t cp = 0;
           for (int k = 0; k < n; ++k) {
             const char h = s_[p + k];
@@ -353,7 +370,8 @@ class Lexer {
         default:
           if (e >= '0' && e <= '7') {
             char32_t cp = e - '0';
-            for (int k = 0; k < 2 && p < s_.size() && s_[p] >= '0' && s_[p] <= '7'; ++k, ++p) cp = cp * 8 + (s_[p] - '0');
+            for (int k = 0; k < 2 && p < s_.size() && s_[p] >= '0' && s_[p] <= '7'; ++k, ++p)
+              cp = cp * 8 + (s_[p] - '0');
             utf8_append(out, cp);
           } else {
             out.push_back('\\');  // an unknown escape stays as written

@@ -35,8 +35,10 @@ std::vector<int64_t> slice_indices(int64_t n, const Value& start, const Value& s
   auto clamp = [&](const Value& v, int64_t dflt, int64_t lower, int64_t upper) {
     if (is_none(v)) return dflt;
     int64_t x = need_int(v, "slice index");
-    if (x < 0) x = std::max(x + n, lower);
-    else x = std::min(x, upper);
+    if (x < 0)
+      x = std::max(x + n, lower);
+    else
+      x = std::min(x, upper);
     return x;
   };
   if (st > 0) {
@@ -54,7 +56,8 @@ std::vector<int64_t> slice_indices(int64_t n, const Value& start, const Value& s
   return idx;
 }
 
-Value bind(const Value& self, const std::string& name, Value (*fn)(const Value&, const std::string&, CallArgs&)) {
+Value bind(const Value& self, const std::string& name,
+           Value (*fn)(const Value&, const std::string&, CallArgs&)) {
   return Value::callable([self, name, fn](CallArgs& a) { return fn(self, name, a); });
 }
 
@@ -70,9 +73,12 @@ Value dict_method(const Value& self, const std::string& name, CallArgs& a) {
   no_extra(a, name);
   List out;
   for (const auto& kv : *self.dict) {
-    if (name == "items") out.push_back(Value::make_tuple({kv.first, kv.second}));
-    else if (name == "keys") out.push_back(kv.first);
-    else if (name == "values") out.push_back(kv.second);
+    if (name == "items")
+      out.push_back(Value::make_tuple({kv.first, kv.second}));
+    else if (name == "keys")
+      out.push_back(kv.first);
+    else if (name == "values")
+      out.push_back(kv.second);
   }
   if (name == "copy") return Value::make_dict(*self.dict);
   return Value::make_list(std::move(out));
@@ -130,8 +136,9 @@ Value get_attr(const Value& obj, const std::string& name) {
     case Kind::Tuple:
       if (name == "count" || name == "index" || (name == "copy" && obj.kind == Kind::List))
         return bind(obj, name, list_method);
-      if (obj.kind == Kind::List && (name == "append" || name == "extend" || name == "insert" || name == "pop" ||
-                                     name == "remove" || name == "reverse" || name == "sort" || name == "clear"))
+      if (obj.kind == Kind::List &&
+          (name == "append" || name == "extend" || name == "insert" || name == "pop" || name == "remove" ||
+           name == "reverse" || name == "sort" || name == "clear"))
         return unsafe(obj, name);
       return undefined_attr(obj, name);
     default: return undefined_attr(obj, name);
@@ -162,7 +169,8 @@ Value get_item(const Value& obj, const Value& key) {
         }
         const int64_t n = static_cast<int64_t>(obj.list->size());
         if (k < 0) k += n;
-        if (k < 0 || k >= n) return Value::undefined("'" + type_name(obj) + " object' has no element " + to_str(key));
+        if (k < 0 || k >= n)
+          return Value::undefined("'" + type_name(obj) + " object' has no element " + to_str(key));
         return (*obj.list)[k];
       }
       break;
@@ -219,18 +227,21 @@ bool int_like(const Value& v) { return v.kind == Kind::Int || v.kind == Kind::Bo
 int64_t ival(const Value& v) { return v.kind == Kind::Bool ? v.b : v.i; }
 
 [[noreturn]] void bad_operands(const std::string& op, const Value& a, const Value& b) {
-  throw EvalError("unsupported operand type(s) for " + op + ": '" + type_name(a) + "' and '" + type_name(b) + "'");
+  throw EvalError("unsupported operand type(s) for " + op + ": '" + type_name(a) + "' and '" + type_name(b) +
+                  "'");
 }
 
 Value repeat(const Value& seq, int64_t n) {
   if (seq.kind == Kind::String) {
     std::string out;
-    if (n > 0 && seq.s.size() * static_cast<size_t>(n) > (size_t(1) << 30)) throw EvalError("string repetition too large");
+    if (n > 0 && seq.s.size() * static_cast<size_t>(n) > (size_t(1) << 30))
+      throw EvalError("string repetition too large");
     for (int64_t k = 0; k < n; ++k) out += seq.s;
     return Value::string(out);
   }
   List out;
-  if (n > 0 && seq.list->size() * static_cast<size_t>(n) > (size_t(1) << 24)) throw EvalError("list repetition too large");
+  if (n > 0 && seq.list->size() * static_cast<size_t>(n) > (size_t(1) << 24))
+    throw EvalError("list repetition too large");
   for (int64_t k = 0; k < n; ++k) out.insert(out.end(), seq.list->begin(), seq.list->end());
   return seq.kind == Kind::Tuple ? Value::make_tuple(std::move(out)) : Value::make_list(std::move(out));
 }
@@ -255,7 +266,8 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
       out.insert(out.end(), b.list->begin(), b.list->end());
       return a.kind == Kind::Tuple ? Value::make_tuple(std::move(out)) : Value::make_list(std::move(out));
     }
-    if (a.kind == Kind::String) throw EvalError("can only concatenate str (not \"" + type_name(b) + "\") to str");
+    if (a.kind == Kind::String)
+      throw EvalError("can only concatenate str (not \"" + type_name(b) + "\") to str");
     bad_operands(op, a, b);
   }
   if (op == "-") {
@@ -281,7 +293,8 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
       if (op == "%" && a.kind == Kind::String) return percent_format(a.s, b);
       bad_operands(op, a, b);
     }
-    if (b.as_double() == 0) throw EvalError(op == "/" ? "division by zero" : "integer division or modulo by zero");
+    if (b.as_double() == 0)
+      throw EvalError(op == "/" ? "division by zero" : "integer division or modulo by zero");
     if (op == "/") return Value::number(a.as_double() / b.as_double());
     if (ints) {
       const int64_t x = ival(a), y = ival(b);

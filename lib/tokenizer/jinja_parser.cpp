@@ -140,7 +140,8 @@ class Parser {
 
   // Skips an optional ':' and the '%}' of the opening tag, parses until one of `ends`; the end tag's name is
   // current on return (consumed when drop).
-  Body statements(const std::vector<std::string>& ends, const std::string& opened, size_t open_offset, bool drop) {
+  Body statements(const std::vector<std::string>& ends, const std::string& opened, size_t open_offset,
+                  bool drop) {
     skip_op(":");
     expect(Tok::BlockEnd, "end of statement block '%}'");
     Body body = subparse(ends);
@@ -167,7 +168,8 @@ class Parser {
     const size_t off = cur().offset;
     static const std::set<std::string> kLoading = {"include", "import", "from", "extends", "block"};
     if (kLoading.count(tag))
-      fail_here("'" + tag + "' is not supported: a chat template renders alone, without loading other templates");
+      fail_here("'" + tag +
+                "' is not supported: a chat template renders alone, without loading other templates");
     next();
     if (tag == "if") {
       auto n = node(NK::If, off);
@@ -257,7 +259,8 @@ class Parser {
       return n;
     }
     if (tag == "call") src_.fail(off, "'call' blocks are not supported by loratune's template engine");
-    if (tag == "autoescape") src_.fail(off, "'autoescape' is not supported (transformers renders without escaping)");
+    if (tag == "autoescape")
+      src_.fail(off, "'autoescape' is not supported (transformers renders without escaping)");
     src_.fail(off, "unknown tag '" + tag + "'",
               "supported tags: if, for, set, macro, filter, with, print, break, continue, generation, raw");
   }
@@ -267,14 +270,17 @@ class Parser {
     while (!is_op(")")) {
       if (!n.params.empty()) expect_op(",");
       n.params.push_back(expect_name());
-      if (skip_op("=")) n.defaults.push_back(parse_expression(true));
-      else if (!n.defaults.empty()) fail_here("non-default argument follows default argument");
+      if (skip_op("="))
+        n.defaults.push_back(parse_expression(true));
+      else if (!n.defaults.empty())
+        fail_here("non-default argument follows default argument");
     }
     expect_op(")");
   }
 
   // Names, tuples of names, or (for set) namespace.attr.
-  ExprP parse_assign_target(bool with_tuple, const std::vector<std::string>& extra_end, bool with_ns = false) {
+  ExprP parse_assign_target(bool with_tuple, const std::vector<std::string>& extra_end,
+                            bool with_ns = false) {
     const size_t off = cur().offset;
     ExprP target = with_tuple ? parse_tuple(true, true, extra_end, false, with_ns) : parse_primary(with_ns);
     auto check = [&](const Expr& e) {
@@ -308,8 +314,8 @@ class Parser {
     return false;
   }
 
-  ExprP parse_tuple(bool simplified, bool with_condexpr, const std::vector<std::string>& extra, bool explicit_parens,
-                    bool with_ns = false) {
+  ExprP parse_tuple(bool simplified, bool with_condexpr, const std::vector<std::string>& extra,
+                    bool explicit_parens, bool with_ns = false) {
     const size_t off = cur().offset;
     std::vector<ExprP> args;
     bool is_tuple = false;
@@ -317,8 +323,10 @@ class Parser {
       if (!args.empty()) expect_op(",");
       if (is_tuple_end(extra)) break;
       args.push_back(simplified ? parse_primary(with_ns) : parse_expression(with_condexpr));
-      if (is_op(",")) is_tuple = true;
-      else break;
+      if (is_op(","))
+        is_tuple = true;
+      else
+        break;
     }
     if (!is_tuple) {
       if (!args.empty()) return std::move(args[0]);
@@ -557,19 +565,26 @@ class Parser {
 
   ExprP parse_postfix(ExprP node) {
     while (true) {
-      if (is_op(".") || is_op("[")) node = parse_subscript(std::move(node));
-      else if (is_op("(")) node = parse_call(std::move(node));
-      else break;
+      if (is_op(".") || is_op("["))
+        node = parse_subscript(std::move(node));
+      else if (is_op("("))
+        node = parse_call(std::move(node));
+      else
+        break;
     }
     return node;
   }
 
   ExprP parse_filter_expr(ExprP node) {
     while (true) {
-      if (is_op("|")) node = parse_filter(std::move(node), false);
-      else if (is_name("is")) node = parse_test(std::move(node));
-      else if (is_op("(")) node = parse_call(std::move(node));
-      else break;
+      if (is_op("|"))
+        node = parse_filter(std::move(node), false);
+      else if (is_name("is"))
+        node = parse_test(std::move(node));
+      else if (is_op("("))
+        node = parse_call(std::move(node));
+      else
+        break;
     }
     return node;
   }
@@ -624,11 +639,15 @@ class Parser {
       next();
       parts.push_back(std::move(e));
     }
-    if (is_op(":") || is_op("]") || is_op(",")) parts.push_back(nullptr);
-    else parts.push_back(parse_expression(true));
+    if (is_op(":") || is_op("]") || is_op(","))
+      parts.push_back(nullptr);
+    else
+      parts.push_back(parse_expression(true));
     if (skip_op(":")) {
-      if (is_op("]") || is_op(",")) parts.push_back(nullptr);
-      else parts.push_back(parse_expression(true));
+      if (is_op("]") || is_op(","))
+        parts.push_back(nullptr);
+      else
+        parts.push_back(parse_expression(true));
     } else {
       parts.push_back(nullptr);
     }

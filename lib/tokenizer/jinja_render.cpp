@@ -30,7 +30,8 @@ struct MacroDef {
   ScopeP closure;
 };
 
-const char* kLimitHint = "the template (or its input) is too large for the limits of the chat template renderer";
+const char* kLimitHint =
+    "the template (or its input) is too large for the limits of the chat template renderer";
 
 class Interpreter : public FilterHost {
  public:
@@ -59,8 +60,9 @@ class Interpreter : public FilterHost {
 
   void emit(const std::string& s) {
     if (out_.size() + s.size() > lim_.max_output_bytes)
-      fail_input(src_.name + ": the rendered text exceeds " + std::to_string(lim_.max_output_bytes) + " bytes",
-                 kLimitHint);
+      fail_input(
+          src_.name + ": the rendered text exceeds " + std::to_string(lim_.max_output_bytes) + " bytes",
+          kLimitHint);
     out_ += s;
   }
 
@@ -88,8 +90,9 @@ class Interpreter : public FilterHost {
       DictItems items;
       auto put = [&](const Value& k, const Value& v) {
         if (ns && k.kind == Kind::String && !k.s.empty() && k.s[0] == '_')
-          throw EvalError("Chat templates cannot store underscore-prefixed attributes on a namespace, but got '" +
-                          k.s + "'");
+          throw EvalError(
+              "Chat templates cannot store underscore-prefixed attributes on a namespace, but got '" + k.s +
+              "'");
         for (auto& kv : items)
           if (equals(kv.first, k)) {
             kv.second = v;
@@ -238,10 +241,12 @@ class Interpreter : public FilterHost {
     }
     if (target.kind == EK::Getattr) {
       const Value ns = lookup(target.args[0]->name, scope);
-      if (ns.kind != Kind::Namespace) fail_at(target.offset, "cannot assign attribute on non-namespace object");
+      if (ns.kind != Kind::Namespace)
+        fail_at(target.offset, "cannot assign attribute on non-namespace object");
       if (!target.name.empty() && target.name[0] == '_')
-        fail_at(target.offset, "Chat templates cannot store underscore-prefixed attributes on a namespace, but got '" +
-                                   target.name + "'");
+        fail_at(target.offset,
+                "Chat templates cannot store underscore-prefixed attributes on a namespace, but got '" +
+                    target.name + "'");
       for (auto& kv : *ns.dict)
         if (kv.first.kind == Kind::String && kv.first.s == target.name) {
           kv.second = v;
@@ -258,10 +263,11 @@ class Interpreter : public FilterHost {
       fail_at(target.offset, "cannot unpack non-iterable " + type_name(v) + " object");
     }
     if (items.size() != target.args.size())
-      fail_at(target.offset, items.size() > target.args.size()
-                                 ? "too many values to unpack (expected " + std::to_string(target.args.size()) + ")"
-                                 : "not enough values to unpack (expected " + std::to_string(target.args.size()) +
-                                       ", got " + std::to_string(items.size()) + ")");
+      fail_at(target.offset,
+              items.size() > target.args.size()
+                  ? "too many values to unpack (expected " + std::to_string(target.args.size()) + ")"
+                  : "not enough values to unpack (expected " + std::to_string(target.args.size()) + ", got " +
+                        std::to_string(items.size()) + ")");
     for (size_t k = 0; k < items.size(); ++k) assign(*target.args[k], items[k], scope);
   }
 
@@ -293,8 +299,8 @@ class Interpreter : public FilterHost {
     bool completed = false;
     for (int64_t k = 0; k < len; ++k) {
       if (++iterations_ > lim_.max_loop_iterations)
-        fail_input(src_.where(n.offset) + ": the template ran more than " + std::to_string(lim_.max_loop_iterations) +
-                       " loop iterations",
+        fail_input(src_.where(n.offset) + ": the template ran more than " +
+                       std::to_string(lim_.max_loop_iterations) + " loop iterations",
                    kLimitHint);
       auto inner = std::make_shared<Scope>();
       inner->parent = scope;
@@ -362,8 +368,9 @@ class Interpreter : public FilterHost {
     const size_t first_default = np - m.defaults.size();
     for (size_t k = 0; k < np; ++k) {
       if (bound[k]) continue;
-      scope->vars[m.params[k]] = k >= first_default ? eval(*m.defaults[k - first_default], scope)
-                                                    : Value::undefined("parameter '" + m.params[k] + "' was not provided");
+      scope->vars[m.params[k]] = k >= first_default
+                                     ? eval(*m.defaults[k - first_default], scope)
+                                     : Value::undefined("parameter '" + m.params[k] + "' was not provided");
     }
     Value out = Value::string(capture(m.bodies[0], scope));
     out.safe_markup = true;
@@ -473,8 +480,9 @@ class Interpreter : public FilterHost {
       }
       case EK::CondExpr:
         if (eval(*e.args[0], scope).truthy()) return eval(*e.args[1], scope);
-        return e.args[2] ? eval(*e.args[2], scope)
-                         : Value::undefined("the inline if-expression evaluated to false and there is no else");
+        return e.args[2]
+                   ? eval(*e.args[2], scope)
+                   : Value::undefined("the inline if-expression evaluated to false and there is no else");
       case EK::List:
       case EK::Tuple: {
         List items;

@@ -1,5 +1,6 @@
 // The str methods chat templates call, with Python's semantics on UTF-8 text (indices count code points,
-// whitespace is Unicode whitespace, case mapping per code point through utf8proc), and printf-style formatting.
+// whitespace is Unicode whitespace, case mapping per code point through utf8proc), and printf-style
+// formatting.
 #include <algorithm>
 #include <cmath>
 #include <cctype>
@@ -148,7 +149,6 @@ void append_case(std::u32string& out, char32_t c, Case how) {
   out.push_back(how == Case::Upper ? py_upper(c) : how == Case::Lower ? py_lower(c) : py_title(c));
 }
 
-
 bool in_chars(char32_t c, const std::u32string* chars) {
   return chars ? chars->find(c) != std::u32string::npos : is_py_space(c);
 }
@@ -168,7 +168,6 @@ std::string strip(const std::string& s, const Value* chars_v, bool left, bool ri
     while (e > b && in_chars(u[e - 1], cs)) --e;
   return utf8_encode(u.substr(b, e - b));
 }
-
 
 Value split(const std::string& s, const Value* sep_v, int64_t maxsplit, bool from_right) {
   List parts;
@@ -269,7 +268,9 @@ std::string replace(const std::string& s, const std::string& old, const std::str
 }
 
 // Code-point index of a byte offset.
-int64_t cp_index(const std::string& s, size_t byte) { return static_cast<int64_t>(utf8_length(s.substr(0, byte))); }
+int64_t cp_index(const std::string& s, size_t byte) {
+  return static_cast<int64_t>(utf8_length(s.substr(0, byte)));
+}
 
 Value str_method_impl(const Value& self, const std::string& name, CallArgs& a) {
   const std::string& s = self.s;
@@ -324,7 +325,8 @@ Value str_method_impl(const Value& self, const std::string& name, CallArgs& a) {
     const Value& c = arg_or(a, 2, "count", Value::integer(-1));
     no_extra(a, name);
     if (!o || !n) throw EvalError("replace() takes at least 2 arguments");
-    return Value::string(replace(s, need_str(*o, "replace old"), need_str(*n, "replace new"), need_int(c, "count")));
+    return Value::string(
+        replace(s, need_str(*o, "replace old"), need_str(*n, "replace new"), need_int(c, "count")));
   }
   if (name == "lower" || name == "upper" || name == "title" || name == "capitalize" || name == "swapcase") {
     no_extra(a, name);
@@ -356,7 +358,8 @@ Value str_method_impl(const Value& self, const std::string& name, CallArgs& a) {
     size_t k = 0;
     for (const auto& x : iterate(*it)) {
       if (x.kind != Kind::String)
-        throw EvalError("sequence item " + std::to_string(k) + ": expected str instance, " + type_name(x) + " found");
+        throw EvalError("sequence item " + std::to_string(k) + ": expected str instance, " + type_name(x) +
+                        " found");
       out += (k++ ? s : "") + x.s;
     }
     return Value::string(out);
@@ -391,8 +394,10 @@ Value str_method_impl(const Value& self, const std::string& name, CallArgs& a) {
     for (char32_t c : u) {
       const bool digit = c >= '0' && c <= '9';
       const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-      const bool ok = name == "isdigit" ? digit : name == "isalpha" ? alpha : name == "isalnum" ? digit || alpha
-                                                                                               : is_py_space(c);
+      const bool ok = name == "isdigit"   ? digit
+                      : name == "isalpha" ? alpha
+                      : name == "isalnum" ? digit || alpha
+                                          : is_py_space(c);
       if (!ok) return Value::boolean(false);
     }
     return Value::boolean(true);
@@ -402,21 +407,24 @@ Value str_method_impl(const Value& self, const std::string& name, CallArgs& a) {
 
 const std::set<std::string>& str_method_names() {
   static const std::set<std::string> m = {
-      "startswith", "endswith", "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "replace", "lower",
-      "upper", "title", "capitalize", "swapcase", "find", "rfind", "index", "rindex", "count", "join",
-      "removeprefix", "removesuffix", "isdigit", "isalpha", "isalnum", "isspace", "isupper", "islower", "format"};
+      "startswith", "endswith", "strip",   "lstrip",  "rstrip",       "split",        "rsplit",  "splitlines",
+      "replace",    "lower",    "upper",   "title",   "capitalize",   "swapcase",     "find",    "rfind",
+      "index",      "rindex",   "count",   "join",    "removeprefix", "removesuffix", "isdigit", "isalpha",
+      "isalnum",    "isspace",  "isupper", "islower", "format"};
   return m;
 }
-
 
 }  // namespace
 
 Value percent_format(const std::string& fmt, const Value& args) {
   List positional;
   const Value* mapping = nullptr;
-  if (args.kind == Kind::Tuple) positional = *args.list;
-  else if (args.kind == Kind::Dict) mapping = &args;
-  else positional.push_back(args);
+  if (args.kind == Kind::Tuple)
+    positional = *args.list;
+  else if (args.kind == Kind::Dict)
+    mapping = &args;
+  else
+    positional.push_back(args);
   size_t next = 0;
   auto take = [&]() -> const Value& {
     if (next >= positional.size()) throw EvalError("not enough arguments for format string");
@@ -442,7 +450,8 @@ Value percent_format(const std::string& fmt, const Value& args) {
       k = close + 1;
     }
     std::string flags;
-    while (k < fmt.size() && std::string("-+ #0").find(fmt[k]) != std::string::npos) flags.push_back(fmt[k++]);
+    while (k < fmt.size() && std::string("-+ #0").find(fmt[k]) != std::string::npos)
+      flags.push_back(fmt[k++]);
     auto number = [&](int64_t dflt) -> int64_t {
       if (k < fmt.size() && fmt[k] == '*') {
         ++k;
@@ -450,7 +459,8 @@ Value percent_format(const std::string& fmt, const Value& args) {
       }
       if (k >= fmt.size() || !std::isdigit(static_cast<unsigned char>(fmt[k]))) return dflt;
       int64_t n = 0;
-      while (k < fmt.size() && std::isdigit(static_cast<unsigned char>(fmt[k]))) n = n * 10 + (fmt[k++] - '0');
+      while (k < fmt.size() && std::isdigit(static_cast<unsigned char>(fmt[k])))
+        n = n * 10 + (fmt[k++] - '0');
       return n;
     };
     const int64_t width = number(-1);
@@ -485,14 +495,19 @@ Value percent_format(const std::string& fmt, const Value& args) {
         if (prec >= 0 && static_cast<int64_t>(u.size()) > prec) u.resize(prec);
         piece = utf8_encode(u);
         const int64_t pad = width - static_cast<int64_t>(u.size());
-        if (pad > 0) piece = flags.find('-') != std::string::npos ? piece + std::string(pad, ' ') : std::string(pad, ' ') + piece;
+        if (pad > 0)
+          piece = flags.find('-') != std::string::npos ? piece + std::string(pad, ' ')
+                                                       : std::string(pad, ' ') + piece;
         break;
       }
       case 'd':
       case 'i':
       case 'u': {
-        if (!v.is_number()) throw EvalError(std::string("%") + conv + " format: a real number is required, not " + type_name(v));
-        const long long x = v.kind == Kind::Float ? static_cast<long long>(v.f) : (v.kind == Kind::Bool ? v.b : v.i);
+        if (!v.is_number())
+          throw EvalError(std::string("%") + conv + " format: a real number is required, not " +
+                          type_name(v));
+        const long long x =
+            v.kind == Kind::Float ? static_cast<long long>(v.f) : (v.kind == Kind::Bool ? v.b : v.i);
         std::snprintf(buf, sizeof buf, cfmt("ll", 'd'), x);
         piece = buf;
         break;
@@ -506,16 +521,24 @@ Value percent_format(const std::string& fmt, const Value& args) {
         std::string f = cflags;
         const bool alt = f.find('#') != std::string::npos;
         f.erase(std::remove(f.begin(), f.end(), '#'), f.end());
-        const unsigned long long mag = x < 0 ? 0ULL - static_cast<unsigned long long>(x) : static_cast<unsigned long long>(x);
+        const unsigned long long mag =
+            x < 0 ? 0ULL - static_cast<unsigned long long>(x) : static_cast<unsigned long long>(x);
         std::snprintf(buf, sizeof buf, conv == 'o' ? "%llo" : conv == 'x' ? "%llx" : "%llX", mag);
         std::string digits = buf;
-        if (prec >= 0 && static_cast<int64_t>(digits.size()) < prec) digits.insert(0, prec - digits.size(), '0');
-        std::string sign = x < 0 ? "-" : f.find('+') != std::string::npos ? "+" : f.find(' ') != std::string::npos ? " " : "";
+        if (prec >= 0 && static_cast<int64_t>(digits.size()) < prec)
+          digits.insert(0, prec - digits.size(), '0');
+        std::string sign = x < 0                              ? "-"
+                           : f.find('+') != std::string::npos ? "+"
+                           : f.find(' ') != std::string::npos ? " "
+                                                              : "";
         if (alt) sign += conv == 'o' ? "0o" : conv == 'x' ? "0x" : "0X";
         const int64_t pad = width - static_cast<int64_t>(sign.size() + digits.size());
-        if (pad > 0 && f.find('-') != std::string::npos) piece = sign + digits + std::string(pad, ' ');
-        else if (pad > 0 && f.find('0') != std::string::npos) piece = sign + std::string(pad, '0') + digits;
-        else piece = (pad > 0 ? std::string(pad, ' ') : "") + sign + digits;
+        if (pad > 0 && f.find('-') != std::string::npos)
+          piece = sign + digits + std::string(pad, ' ');
+        else if (pad > 0 && f.find('0') != std::string::npos)
+          piece = sign + std::string(pad, '0') + digits;
+        else
+          piece = (pad > 0 ? std::string(pad, ' ') : "") + sign + digits;
         break;
       }
       case 'e':
@@ -530,9 +553,12 @@ Value percent_format(const std::string& fmt, const Value& args) {
         break;
       }
       case 'c': {
-        if (v.kind == Kind::String && utf8_length(v.s) == 1) piece = v.s;
-        else if (v.kind == Kind::Int) utf8_append(piece, static_cast<char32_t>(v.i));
-        else throw EvalError("%c requires an int or a unicode character");
+        if (v.kind == Kind::String && utf8_length(v.s) == 1)
+          piece = v.s;
+        else if (v.kind == Kind::Int)
+          utf8_append(piece, static_cast<char32_t>(v.i));
+        else
+          throw EvalError("%c requires an int or a unicode character");
         break;
       }
       default: throw EvalError(std::string("unsupported format character '") + conv + "'");
@@ -541,13 +567,12 @@ Value percent_format(const std::string& fmt, const Value& args) {
   }
   // CPython skips this check when the argument supports item access (a list or dict given alone).
   const bool item_access = args.kind == Kind::List || args.kind == Kind::Dict;
-  if (!item_access && next < positional.size()) throw EvalError("not all arguments converted during string formatting");
+  if (!item_access && next < positional.size())
+    throw EvalError("not all arguments converted during string formatting");
   return Value::string(out);
 }
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 std::string case_map(const std::string& s, const std::string& method) {
   const std::u32string u = utf8_decode(s);
@@ -572,8 +597,10 @@ std::string case_map(const std::string& s, const std::string& method) {
     } else if (method == "capitalize") {
       append_case(out, c, Case::Title);
     } else {  // title
-      if (prev_cased) lower(k);
-      else append_case(out, c, Case::Title);
+      if (prev_cased)
+        lower(k);
+      else
+        append_case(out, c, Case::Title);
       prev_cased = py_cased(c);
     }
   }
@@ -582,6 +609,8 @@ std::string case_map(const std::string& s, const std::string& method) {
 
 bool is_str_method(const std::string& name) { return str_method_names().count(name) > 0; }
 
-Value str_method(const Value& self, const std::string& name, CallArgs& args) { return str_method_impl(self, name, args); }
+Value str_method(const Value& self, const std::string& name, CallArgs& args) {
+  return str_method_impl(self, name, args);
+}
 
 }  // namespace loratune::jinja

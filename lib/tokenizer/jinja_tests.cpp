@@ -20,10 +20,11 @@ bool t_cmp(const std::string& op, const Value& v, CallArgs& a) {
 
 bool has_test(const std::string& name) {
   static const std::set<std::string> t = {
-      "defined", "undefined", "none", "boolean", "false", "true", "integer", "float", "number", "string",
-      "mapping", "iterable", "sequence", "callable", "sameas", "escaped", "in", "eq", "==", "equalto", "ne", "!=",
-      "lt", "<", "lessthan", "le", "<=", "gt", ">", "greaterthan", "ge", ">=", "even", "odd", "divisibleby",
-      "lower", "upper", "filter", "test"};
+      "defined",  "undefined", "none",        "boolean",  "false",    "true",        "integer", "float",
+      "number",   "string",    "mapping",     "iterable", "sequence", "callable",    "sameas",  "escaped",
+      "in",       "eq",        "==",          "equalto",  "ne",       "!=",          "lt",      "<",
+      "lessthan", "le",        "<=",          "gt",       ">",        "greaterthan", "ge",      ">=",
+      "even",     "odd",       "divisibleby", "lower",    "upper",    "filter",      "test"};
   return t.count(name) > 0;
 }
 
@@ -44,9 +45,12 @@ bool call_test(const std::string& name, const Value& v, CallArgs& a, FilterHost&
   if (name == "number") return plain(v.is_number());
   if (name == "string") return plain(k == Kind::String);
   if (name == "mapping") return plain(k == Kind::Dict);
-  if (name == "iterable") return plain(k == Kind::Undefined || k == Kind::String || v.is_sequence() || k == Kind::Dict);
-  if (name == "sequence") return plain(k == Kind::Undefined || k == Kind::String || v.is_sequence() || k == Kind::Dict);
-  if (name == "callable") return plain(k == Kind::Callable || k == Kind::Undefined);  // Undefined has __call__
+  if (name == "iterable")
+    return plain(k == Kind::Undefined || k == Kind::String || v.is_sequence() || k == Kind::Dict);
+  if (name == "sequence")
+    return plain(k == Kind::Undefined || k == Kind::String || v.is_sequence() || k == Kind::Dict);
+  if (name == "callable")
+    return plain(k == Kind::Callable || k == Kind::Undefined);  // Undefined has __call__
   if (name == "escaped") return plain(k == Kind::String && v.safe_markup);
   if (name == "lower" || name == "upper") {
     no_extra(a, name);
@@ -86,11 +90,12 @@ bool call_test(const std::string& name, const Value& v, CallArgs& a, FilterHost&
     if (!o) throw EvalError("the 'in' test needs a container");
     return contains(*o, v);
   }
-  if (name == "filter" || name == "test") return plain(k == Kind::String && (name == "filter" ? has_filter(v.s) : has_test(v.s)));
+  if (name == "filter" || name == "test")
+    return plain(k == Kind::String && (name == "filter" ? has_filter(v.s) : has_test(v.s)));
   static const std::map<std::string, std::string> kCmp = {
-      {"eq", "=="}, {"==", "=="}, {"equalto", "=="}, {"ne", "!="}, {"!=", "!="}, {"lt", "<"}, {"<", "<"},
-      {"lessthan", "<"}, {"le", "<="}, {"<=", "<="}, {"gt", ">"}, {">", ">"}, {"greaterthan", ">"},
-      {"ge", ">="}, {">=", ">="}};
+      {"eq", "=="}, {"==", "=="}, {"equalto", "=="},    {"ne", "!="}, {"!=", "!="},
+      {"lt", "<"},  {"<", "<"},   {"lessthan", "<"},    {"le", "<="}, {"<=", "<="},
+      {"gt", ">"},  {">", ">"},   {"greaterthan", ">"}, {"ge", ">="}, {">=", ">="}};
   auto it = kCmp.find(name);
   if (it != kCmp.end()) return t_cmp(it->second, v, a);
   throw EvalError("No test named '" + name + "'.");

@@ -70,7 +70,8 @@ namespace {
 int child_depth(const Value& c) { return c.depth; }
 
 void set_depth(Value& v, int d) {
-  if (d > kMaxValueDepth) throw EvalError("a value nests deeper than " + std::to_string(kMaxValueDepth) + " levels");
+  if (d > kMaxValueDepth)
+    throw EvalError("a value nests deeper than " + std::to_string(kMaxValueDepth) + " levels");
   v.depth = d;
 }
 
@@ -164,8 +165,8 @@ const Value* CallArgs::get(size_t pos, const std::string& name) {
 std::string CallArgs::unused() const {
   std::string out;
   for (size_t k = 0; k < positional.size(); ++k)
-    if (k >= used_pos.size() || !used_pos[k]) out += (out.empty() ? "" : ", ") + std::string("positional #") +
-                                                     std::to_string(k + 1);
+    if (k >= used_pos.size() || !used_pos[k])
+      out += (out.empty() ? "" : ", ") + std::string("positional #") + std::to_string(k + 1);
   for (size_t k = 0; k < keyword.size(); ++k)
     if (k >= used_kw.size() || !used_kw[k]) out += (out.empty() ? "" : ", ") + keyword[k].first;
   return out;
@@ -242,11 +243,21 @@ bool is_py_space(char32_t c) {
          c == 0x3000;
 }
 
-char32_t py_upper(char32_t c) { return static_cast<char32_t>(utf8proc_toupper(static_cast<utf8proc_int32_t>(c))); }
-char32_t py_lower(char32_t c) { return static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c))); }
-char32_t py_title(char32_t c) { return static_cast<char32_t>(utf8proc_totitle(static_cast<utf8proc_int32_t>(c))); }
-bool py_is_upper(char32_t c) { return utf8proc_category(static_cast<utf8proc_int32_t>(c)) == UTF8PROC_CATEGORY_LU; }
-bool py_is_lower(char32_t c) { return utf8proc_category(static_cast<utf8proc_int32_t>(c)) == UTF8PROC_CATEGORY_LL; }
+char32_t py_upper(char32_t c) {
+  return static_cast<char32_t>(utf8proc_toupper(static_cast<utf8proc_int32_t>(c)));
+}
+char32_t py_lower(char32_t c) {
+  return static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c)));
+}
+char32_t py_title(char32_t c) {
+  return static_cast<char32_t>(utf8proc_totitle(static_cast<utf8proc_int32_t>(c)));
+}
+bool py_is_upper(char32_t c) {
+  return utf8proc_category(static_cast<utf8proc_int32_t>(c)) == UTF8PROC_CATEGORY_LU;
+}
+bool py_is_lower(char32_t c) {
+  return utf8proc_category(static_cast<utf8proc_int32_t>(c)) == UTF8PROC_CATEGORY_LL;
+}
 bool py_cased(char32_t c) {
   const auto cat = utf8proc_category(static_cast<utf8proc_int32_t>(c));
   return cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL || cat == UTF8PROC_CATEGORY_LT;
@@ -314,16 +325,24 @@ std::string str_repr(const std::string& s) {
   const char q = dq ? '"' : '\'';
   std::string out(1, q);
   for (char32_t c : utf8_decode(s)) {
-    if (c == '\\') out += "\\\\";
-    else if (c == static_cast<char32_t>(q)) out += std::string("\\") + q;
-    else if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == static_cast<char32_t>(q))
+      out += std::string("\\") + q;
+    else if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c == '\t')
+      out += "\\t";
     else if (!py_printable(c)) {
       char b[16];
-      if (c < 0x100) std::snprintf(b, sizeof b, "\\x%02x", static_cast<unsigned>(c));
-      else if (c < 0x10000) std::snprintf(b, sizeof b, "\\u%04x", static_cast<unsigned>(c));
-      else std::snprintf(b, sizeof b, "\\U%08x", static_cast<unsigned>(c));
+      if (c < 0x100)
+        std::snprintf(b, sizeof b, "\\x%02x", static_cast<unsigned>(c));
+      else if (c < 0x10000)
+        std::snprintf(b, sizeof b, "\\u%04x", static_cast<unsigned>(c));
+      else
+        std::snprintf(b, sizeof b, "\\U%08x", static_cast<unsigned>(c));
       out += b;
     } else {
       utf8_append(out, c);
@@ -466,7 +485,8 @@ Value from_json(const nlohmann::ordered_json& j) {
     case nlohmann::ordered_json::value_t::object: {
       DictItems items;
       items.reserve(j.size());
-      for (auto it = j.begin(); it != j.end(); ++it) items.emplace_back(Value::string(it.key()), from_json(*it));
+      for (auto it = j.begin(); it != j.end(); ++it)
+        items.emplace_back(Value::string(it.key()), from_json(*it));
       return Value::make_dict(std::move(items));
     }
     default: return Value::none();
@@ -523,7 +543,8 @@ std::string json_key(const Value& k) {
 }
 
 void dump(std::string& out, const Value& v, const JsonDumpOptions& o, const std::string& indent, int level) {
-  if (level > kMaxValueDepth) throw EvalError("a value nests deeper than " + std::to_string(kMaxValueDepth) + " levels");
+  if (level > kMaxValueDepth)
+    throw EvalError("a value nests deeper than " + std::to_string(kMaxValueDepth) + " levels");
   const std::string& item_sep = o.item_sep;
   const std::string& key_sep = o.key_sep;
   auto newline = [&](int lvl) {
@@ -561,7 +582,8 @@ void dump(std::string& out, const Value& v, const JsonDumpOptions& o, const std:
       std::vector<const std::pair<Value, Value>*> items;
       for (const auto& kv : *v.dict) items.push_back(&kv);
       if (o.sort_keys)
-        std::stable_sort(items.begin(), items.end(), [](auto* a, auto* b) { return less(a->first, b->first); });
+        std::stable_sort(items.begin(), items.end(),
+                         [](auto* a, auto* b) { return less(a->first, b->first); });
       out.push_back('{');
       for (size_t k = 0; k < items.size(); ++k) {
         if (k) out += item_sep;
@@ -586,8 +608,8 @@ std::string json_dumps(const Value& v, const JsonDumpOptions& opt) {
     o.item_sep = o.has_indent ? "," : ", ";
     o.key_sep = ": ";
   }
-  const std::string indent = !o.indent_str.empty() || !o.has_indent ? o.indent_str
-                                                                     : std::string(std::max(0, o.indent), ' ');
+  const std::string indent =
+      !o.indent_str.empty() || !o.has_indent ? o.indent_str : std::string(std::max(0, o.indent), ' ');
   std::string out;
   dump(out, v, o, indent, 0);
   return out;

@@ -40,14 +40,14 @@ struct Value {
   bool b = false;
   int64_t i = 0;
   double f = 0.0;
-  std::string s;                     // String; for Undefined: the hint jinja2 puts in its error
-  std::shared_ptr<List> list;        // List, Tuple
-  std::shared_ptr<DictItems> dict;   // Dict, Namespace
-  std::shared_ptr<NativeFn> fn;      // Callable
-  bool unsafe = false;               // Undefined from a sandbox-forbidden attribute: calling it is an error
-  bool safe_markup = false;          // String produced by a macro or |safe (only matters for |escape)
-  int depth = 0;                     // List/Tuple/Dict nesting, bounded by kMaxValueDepth at construction (so
-                                     // destroying a value cannot exhaust the stack either)
+  std::string s;                    // String; for Undefined: the hint jinja2 puts in its error
+  std::shared_ptr<List> list;       // List, Tuple
+  std::shared_ptr<DictItems> dict;  // Dict, Namespace
+  std::shared_ptr<NativeFn> fn;     // Callable
+  bool unsafe = false;              // Undefined from a sandbox-forbidden attribute: calling it is an error
+  bool safe_markup = false;         // String produced by a macro or |safe (only matters for |escape)
+  int depth = 0;                    // List/Tuple/Dict nesting, bounded by kMaxValueDepth at construction (so
+                                    // destroying a value cannot exhaust the stack either)
 
   Value() = default;
   static Value undefined(std::string hint = {});
@@ -69,7 +69,7 @@ struct Value {
   bool is_sequence() const { return kind == Kind::List || kind == Kind::Tuple; }
   bool is_mapping() const { return kind == Kind::Dict; }
 
-  bool truthy() const;  // Python bool()
+  bool truthy() const;       // Python bool()
   double as_double() const;  // numbers only
   // Dict / namespace lookup; nullptr when absent.
   const Value* find(const Value& key) const;
@@ -126,7 +126,7 @@ bool is_py_space(char32_t c);  // str.isspace()
 char32_t py_upper(char32_t c);
 char32_t py_lower(char32_t c);
 char32_t py_title(char32_t c);
-bool py_cased(char32_t c);   // has an upper/lower/title case (Lu, Ll, Lt)
+bool py_cased(char32_t c);  // has an upper/lower/title case (Lu, Ll, Lt)
 bool py_is_upper(char32_t c);
 bool py_is_lower(char32_t c);
 

@@ -73,7 +73,9 @@ TEST_CASE("jinja: attribute and item lookup, slices, undefined", "[tokenizer][ji
 TEST_CASE("jinja: is-tests", "[tokenizer][jinja]") { replay_group("tests"); }
 TEST_CASE("jinja: filters (tojson as transformers)", "[tokenizer][jinja]") { replay_group("filters"); }
 TEST_CASE("jinja: string methods", "[tokenizer][jinja]") { replay_group("string methods"); }
-TEST_CASE("jinja: printf-style formatting (% and |format)", "[tokenizer][jinja]") { replay_group("formatting"); }
+TEST_CASE("jinja: printf-style formatting (% and |format)", "[tokenizer][jinja]") {
+  replay_group("formatting");
+}
 TEST_CASE("jinja: dict and list methods", "[tokenizer][jinja]") { replay_group("dict / list methods"); }
 TEST_CASE("jinja: for loops, loop variable, else, filters, break and continue", "[tokenizer][jinja]") {
   replay_group("loops");
@@ -97,7 +99,8 @@ TEST_CASE("jinja: what jinja2 rejects is rejected", "[tokenizer][jinja]") {
 }
 
 TEST_CASE("jinja: raise_exception carries the template's message and position", "[tokenizer][jinja]") {
-  const std::string src = "{% if messages[0]['role'] != 'user' %}\n  {{ raise_exception('Roles must alternate') }}\n{% endif %}";
+  const std::string src =
+      "{% if messages[0]['role'] != 'user' %}\n  {{ raise_exception('Roles must alternate') }}\n{% endif %}";
   const ordered_json ctx = {{"messages", {{{"role", "assistant"}, {"content", "x"}}}}};
   try {
     render(src, ctx);
@@ -110,13 +113,21 @@ TEST_CASE("jinja: raise_exception carries the template's message and position", 
   CHECK(render(src, {{"messages", {{{"role", "user"}, {"content", "x"}}}}}) == "");
 }
 
-TEST_CASE("jinja: syntax errors name the template, line, column and what was expected", "[tokenizer][jinja]") {
+TEST_CASE("jinja: syntax errors name the template, line, column and what was expected",
+          "[tokenizer][jinja]") {
   const std::map<std::string, std::string> cases = {
-      {"{% for i in x %}", "t.jinja:1:4: unexpected end of template: expected 'endfor' or 'else' to close the 'for' opened here"},
+      {"{% for i in x %}",
+       "t.jinja:1:4: unexpected end of template: expected 'endfor' or 'else' to close the 'for' opened here"},
       {"ab\n  {{ 1 +  }}", "t.jinja:2:11: unexpected end of print statement '}}': expected an expression"},
-      {"{% include 'x.jinja' %}", "t.jinja:1:4: 'include' is not supported: a chat template renders alone, without loading other templates"},
-      {"{% extends 'base' %}", "t.jinja:1:4: 'extends' is not supported: a chat template renders alone, without loading other templates"},
-      {"{% import 'm' as m %}", "t.jinja:1:4: 'import' is not supported: a chat template renders alone, without loading other templates"},
+      {"{% include 'x.jinja' %}",
+       "t.jinja:1:4: 'include' is not supported: a chat template renders alone, without loading other "
+       "templates"},
+      {"{% extends 'base' %}",
+       "t.jinja:1:4: 'extends' is not supported: a chat template renders alone, without loading other "
+       "templates"},
+      {"{% import 'm' as m %}",
+       "t.jinja:1:4: 'import' is not supported: a chat template renders alone, without loading other "
+       "templates"},
       {"x\n{{ y | nofilter }}", "t.jinja:2:8: unknown or unsupported filter 'nofilter'"},
       {"{{ y is nosuchtest }}", "t.jinja:1:9: unknown or unsupported test 'nosuchtest'"},
       {"{% do x %}", "t.jinja:1:4: unknown tag 'do'"},
@@ -127,7 +138,8 @@ TEST_CASE("jinja: syntax errors name the template, line, column and what was exp
       {"{{ (1 }}", "t.jinja:1:7: unexpected '}': expected ')'"},
       {"{{ [1, 2 }}", "t.jinja:1:10: unexpected '}': expected ']'"},
       {"{{ [1 2] }}", "t.jinja:1:7: expected ',', got number '2'"},
-      {"{% call m() %}{% endcall %}", "t.jinja:1:4: 'call' blocks are not supported by loratune's template engine"},
+      {"{% call m() %}{% endcall %}",
+       "t.jinja:1:4: 'call' blocks are not supported by loratune's template engine"},
   };
   for (const auto& [src, want] : cases) {
     INFO("template: " << src);
@@ -139,14 +151,17 @@ TEST_CASE("jinja: runtime errors name the position", "[tokenizer][jinja]") {
   CHECK(error_of([] { render("line\n  {{ nothing.here }}"); }) == "t.jinja:2:13: 'nothing' is undefined");
   CHECK(error_of([] { render("{{ 1 + 'a' }}"); }) ==
         "t.jinja:1:6: unsupported operand type(s) for +: 'int' and 'str'");
-  CHECK(error_of([] { render("{{ 'a' + 1 }}"); }) == "t.jinja:1:8: can only concatenate str (not \"int\") to str");
+  CHECK(error_of([] { render("{{ 'a' + 1 }}"); }) ==
+        "t.jinja:1:8: can only concatenate str (not \"int\") to str");
   CHECK(error_of([] { render("{{ 1 // 0 }}"); }) == "t.jinja:1:6: integer division or modulo by zero");
   // The sandbox refuses to mutate inputs (ImmutableSandboxedEnvironment); merely naming the method is fine.
   CHECK(render("[{{ x.append }}]", {{"x", {1}}}) == "[]");
-  CHECK(error_of([] { render("{{ x.append(2) }}", {{"x", {1}}}); }).find("access to attribute 'append' of 'list' object is unsafe") !=
-        std::string::npos);
-  CHECK(error_of([] { render("{% set ns = namespace() %}{% set ns._x = 1 %}"); }).find("underscore-prefixed") !=
-        std::string::npos);
+  CHECK(error_of([] {
+          render("{{ x.append(2) }}", {{"x", {1}}});
+        }).find("access to attribute 'append' of 'list' object is unsafe") != std::string::npos);
+  CHECK(error_of([] {
+          render("{% set ns = namespace() %}{% set ns._x = 1 %}");
+        }).find("underscore-prefixed") != std::string::npos);
   CHECK(error_of([] { render("{{ x|tojson }}", ordered_json::object()); }) ==
         "t.jinja:1:6: Object of type Undefined is not JSON serializable (in filter 'tojson')");
 }
@@ -154,23 +169,28 @@ TEST_CASE("jinja: runtime errors name the position", "[tokenizer][jinja]") {
 TEST_CASE("jinja: limits on loops, recursion, output, range and nesting", "[tokenizer][jinja]") {
   ChatTemplateLimits lim;
   lim.max_loop_iterations = 1000;
-  auto t = ChatTemplate::parse("{% for i in range(40) %}{% for j in range(40) %}.{% endfor %}{% endfor %}", "t.jinja");
+  auto t = ChatTemplate::parse("{% for i in range(40) %}{% for j in range(40) %}.{% endfor %}{% endfor %}",
+                               "t.jinja");
   t.set_limits(lim);
-  CHECK(error_of([&] { t.render(ordered_json::object()); }) == "t.jinja:1:28: the template ran more than 1000 loop iterations");
+  CHECK(error_of([&] { t.render(ordered_json::object()); }) ==
+        "t.jinja:1:28: the template ran more than 1000 loop iterations");
   lim.max_loop_iterations = 2000;
   t.set_limits(lim);
   CHECK(t.render(ordered_json::object()).size() == 1600);
 
-  CHECK(error_of([] { render("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"); })
-            .find("macro calls nest deeper than 100 levels") != std::string::npos);
+  CHECK(error_of([] {
+          render("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
+        }).find("macro calls nest deeper than 100 levels") != std::string::npos);
   // 100 nested calls are fine.
-  CHECK(render("{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{% endif %}{{ n }}{% endmacro %}{{ f(99) }}").size() == 190);
+  CHECK(render("{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{% endif %}{{ n }}{% endmacro %}{{ f(99) }}")
+            .size() == 190);
 
   ChatTemplateLimits small;
   small.max_output_bytes = 10;
   auto big = ChatTemplate::parse("{{ 'x' * 11 }}", "t.jinja");
   big.set_limits(small);
-  CHECK(error_of([&] { big.render(ordered_json::object()); }) == "t.jinja: the rendered text exceeds 10 bytes");
+  CHECK(error_of([&] { big.render(ordered_json::object()); }) ==
+        "t.jinja: the rendered text exceeds 10 bytes");
 
   CHECK(error_of([] { render("{{ range(100001)|length }}"); }) ==
         "t.jinja:1:4: range() is limited to 100000 items in the sandbox");
@@ -178,18 +198,23 @@ TEST_CASE("jinja: limits on loops, recursion, output, range and nesting", "[toke
 
   // A template cannot build a value so deep that printing it exhausts the stack.
   CHECK(error_of([] {
-          render("{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x }}");
+          render(
+              "{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor "
+              "%}{{ ns.x }}");
         }) == "t.jinja:1:73: a value nests deeper than 512 levels");
   ordered_json nested = ordered_json::array();
   for (int k = 0; k < 1000; ++k) nested = ordered_json::array({nested});
-  CHECK(error_of([&] { render("{{ 1 }}", {{"x", nested}}); }) ==
-        "t.jinja: the template variables: a value nests deeper than 512 levels");
+  CHECK(error_of([&] {
+          render("{{ 1 }}", {{"x", nested}});
+        }) == "t.jinja: the template variables: a value nests deeper than 512 levels");
 
   const std::string deep = "{{ " + std::string(300, '(') + "1" + std::string(300, ')') + " }}";
-  CHECK(error_of([&] { ChatTemplate::parse(deep, "t.jinja"); }).find("nests deeper than 200 levels") != std::string::npos);
+  CHECK(error_of([&] { ChatTemplate::parse(deep, "t.jinja"); }).find("nests deeper than 200 levels") !=
+        std::string::npos);
 }
 
-TEST_CASE("jinja: generation spans are the byte ranges rendered inside {% generation %}", "[tokenizer][jinja]") {
+TEST_CASE("jinja: generation spans are the byte ranges rendered inside {% generation %}",
+          "[tokenizer][jinja]") {
   const std::string src =
       "{% for m in messages %}<{{ m.role }}>{% if m.role == 'assistant' %}{% generation %}{{ m.content }}"
       "{% endgeneration %}{% else %}{{ m.content }}{% endif %}\n{% endfor %}";
@@ -213,10 +238,10 @@ TEST_CASE("jinja: generation spans are the byte ranges rendered inside {% genera
 }
 
 TEST_CASE("jinja: chat_context adds transformers' defaults and reasoning aliases", "[tokenizer][jinja]") {
-  const ordered_json vars = {{"messages",
-                              {{{"role", "user"}, {"content", "q"}},
-                               {{"role", "assistant"}, {"content", "a"}, {"reasoning", "r"}}}},
-                             {"bos_token", "<s>"}};
+  const ordered_json vars = {
+      {"messages",
+       {{{"role", "user"}, {"content", "q"}}, {{"role", "assistant"}, {"content", "a"}, {"reasoning", "r"}}}},
+      {"bos_token", "<s>"}};
   const ordered_json ctx = ChatTemplate::chat_context(vars);
   CHECK(ctx["tools"].is_null());
   CHECK(ctx["documents"].is_null());
@@ -227,7 +252,8 @@ TEST_CASE("jinja: chat_context adds transformers' defaults and reasoning aliases
   CHECK(ctx["messages"][1].dump() ==
         R"({"thinking":"r","role":"assistant","content":"a","reasoning":"r","reasoning_content":"r"})");
   // tools is defined (as None) for the template, as in transformers.
-  CHECK(ChatTemplate::parse("{{ tools is defined }} {{ tools is none }}", "t.jinja").render(ctx) == "True True");
+  CHECK(ChatTemplate::parse("{{ tools is defined }} {{ tools is none }}", "t.jinja").render(ctx) ==
+        "True True");
 }
 
 TEST_CASE("jinja: newlines are normalized and one trailing newline dropped, as jinja2 reads a template",
