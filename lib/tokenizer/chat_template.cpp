@@ -64,8 +64,14 @@ nlohmann::ordered_json ChatTemplate::chat_context(const nlohmann::ordered_json& 
   ordered_json messages = vars.contains("messages") ? vars["messages"] : ordered_json::array();
   if (!messages.is_array()) fail_input("chat template variable 'messages' must be a list of messages");
   ordered_json aliased = ordered_json::array();
-  for (const auto& m : messages) {
-    if (!m.is_object()) fail_input("every chat message must be a JSON object, got " + m.dump());
+  if (messages.empty())
+    fail_input("cannot apply a chat template to an empty conversation", "give at least one message");
+  for (const auto& given : messages) {
+    if (!given.is_object()) fail_input("every chat message must be a JSON object, got " + given.dump());
+    // apply_chat_template drops the keys whose value is None (content: null next to tool_calls, ...).
+    ordered_json m = ordered_json::object();
+    for (auto it = given.begin(); it != given.end(); ++it)
+      if (!it->is_null()) m[it.key()] = *it;
     const ordered_json* reasoning = nullptr;
     for (const char* key : {"reasoning_content", "thinking", "reasoning"}) {
       auto it = m.find(key);

@@ -61,12 +61,13 @@ class ChatTemplate {
   std::string render(const nlohmann::ordered_json& context,
                      std::vector<std::pair<size_t, size_t>>* generation_spans = nullptr) const;
 
-  // The variables transformers passes for apply_chat_template(messages, add_generation_prompt=..., **extra):
-  // `vars` holds "messages" and optionally "add_generation_prompt", "tools", "documents" and any extra
-  // variables (bos_token, enable_thinking, ...). Adds tools/documents = null and add_generation_prompt =
-  // false when absent, and, as transformers does, gives every message with reasoning under
-  // "reasoning_content", "thinking" or "reasoning" both a leading "thinking" and a trailing
-  // "reasoning_content" key.
+  // The variables transformers' apply_chat_template(messages, add_generation_prompt=..., **extra) renders
+  // with: `vars` holds "messages" and optionally "add_generation_prompt", "tools", "documents" and any extra
+  // variables (the special tokens bos_token, eos_token, ... and e.g. enable_thinking). As transformers does,
+  // this drops the message keys whose value is null, sets tools/documents to null and add_generation_prompt
+  // to false when absent, and gives every message with reasoning under "reasoning_content", "thinking" or
+  // "reasoning" both a leading "thinking" and a trailing "reasoning_content" key. An empty conversation is
+  // an input error, as in transformers.
   static nlohmann::ordered_json chat_context(const nlohmann::ordered_json& vars);
 
   ChatTemplate& set_limits(const ChatTemplateLimits& limits) {

@@ -125,7 +125,8 @@ def conversation(rng, k):
     for t in range(turns):
         messages.append({"role": "user", "content": texts()})
         if t < turns - 1 or rng.random() < 0.5:
-            m = {"role": "assistant", "content": texts()}
+            m = {"role": "assistant", "content": texts(), "tool_calls": None} if rng.random() < 0.1 else \
+                {"role": "assistant", "content": texts()}
             if rng.random() < 0.3:
                 m["reasoning_content"] = rng.choice(REASONING)
             elif rng.random() < 0.1:
@@ -137,7 +138,7 @@ def conversation(rng, k):
         tools = TOOLS
         messages.append({"role": "user", "content": "What is the weather in Paris?"})
         args = {"city": "Paris", "unit": "c"} if rng.random() < 0.5 else '{"city": "Paris"}'
-        messages.append({"role": "assistant", "content": "" if rng.random() < 0.5 else "Let me check.",
+        messages.append({"role": "assistant", "content": rng.choice(["", None, "Let me check."]),
                          "tool_calls": [{"id": "call0abcd", "type": "function",
                                          "function": {"name": "get_weather", "arguments": args}}]})
         messages.append({"role": "tool", "name": "get_weather", "tool_call_id": "call0abcd", "content": "{\"temp\": 21}"})
@@ -160,6 +161,8 @@ def conversation(rng, k):
 
 
 def python_render(src, messages, tools, agp, extras, with_mask):
+    # What apply_chat_template does before render_jinja_template: drop the message keys whose value is None.
+    messages = [{k: v for k, v in m.items() if v is not None} for m in messages]
     try:
         out, idx = render_jinja_template(conversations=[messages], tools=tools, chat_template=src,
                                          add_generation_prompt=agp, return_assistant_tokens_mask=with_mask, **extras)
@@ -168,6 +171,62 @@ def python_render(src, messages, tools, agp, extras, with_mask):
         return {"error": str(e), "raised": type(e) is TemplateError}
     except Exception as e:  # a Python error inside the template (TypeError, ...)
         return {"error": f"{type(e).__name__}: {e}", "raised": False}
+
+
+def tokenizer_dirs():
+    """Model/tokenizer directories whose tokenizer transformers loads with a chat template."""
+    dirs = sorted(glob.glob(os.path.join(CACHE, "tokenizers", "*")))
+    dirs.append(os.path.join(CACHE, "smollm2-135m-instruct", "hf"))
+    return [d for d in dirs if os.path.exists(os.path.join(d, "tokenizer.json"))]
+
+
+def check_apply_chat_template(tool, tmp):
+    """tokenizer.apply_chat_template(tokenize=False) of real tokenizers against loratune-jinja given the same
+    variables (the tokenizer's special_tokens_map): covers what apply_chat_template adds around the render."""
+    from transformers import AutoTokenizer
+
+    failures = 0
+    for di, d in enumerate(tokenizer_dirs()):
+        try:
+            tok = AutoTokenizer.from_pretrained(d)
+        except Exception as e:  # a tokenizer transformers cannot load is not this test's subject
+            print(f"skip {os.path.relpath(d, CACHE)}: transformers cannot load it ({type(e).__name__})")
+            continue
+        src = tok.chat_template
+        if not isinstance(src, str):
+            continue
+        rng = random.Random(50000 + di)
+        cases, want = [], []
+        for k in range(40):
+            messages, tools, agp, extras = conversation(rng, k)
+            try:
+                text = tok.apply_chat_template(messages, tools=tools, add_generation_prompt=agp, tokenize=False, **extras)
+                want.append({"text": text})
+            except Exception as e:
+                want.append({"error": f"{type(e).__name__}: {e}"})
+            ctx = dict(tok.special_tokens_map, messages=messages, add_generation_prompt=agp, **extras)
+            if tools is not None:
+                ctx["tools"] = tools
+            cases.append(ctx)
+        tpl_path, ctx_path = os.path.join(tmp, f"a{di}.jinja"), os.path.join(tmp, f"a{di}.jsonl")
+        with open(tpl_path, "w", encoding="utf-8") as f:
+            f.write(src)
+        with open(ctx_path, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(c, ensure_ascii=False) + "\n" for c in cases)
+        r = subprocess.run([tool, "--template", tpl_path, "--contexts", ctx_path], capture_output=True, text=True)
+        got = [json.loads(line) for line in r.stdout.splitlines()] if r.returncode == 0 else []
+        matched = sum(1 for w, g in zip(want, got)
+                      if ("error" in w and isinstance(g, dict)) or ("text" in w and g == w["text"]))
+        ok = matched == len(cases)
+        failures += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} apply_chat_template {os.path.relpath(d, CACHE)}: {matched}/{len(cases)} match")
+        if not ok:
+            for w, g in zip(want, got):
+                if not (("error" in w and isinstance(g, dict)) or ("text" in w and g == w["text"])):
+                    print("   transformers:", json.dumps(w, ensure_ascii=False)[:600])
+                    print("   loratune:    ", json.dumps(g, ensure_ascii=False)[:600])
+                    break
+    return failures
 
 
 def char_to_byte_spans(text, spans):
@@ -254,7 +313,9 @@ def main():
             failures += 1
         print(f"{status} {name}: {matched}/{len(cases)} match ({raised_both} rejected by both)"
               + (", generation spans compared" if with_mask else ""))
-    print(f"{len(templates)} templates, {total} conversations, {failures} templates failing")
+    if not args.only:
+        failures += check_apply_chat_template(args.jinja_tool, tmp)
+    print(f"{len(templates)} templates, {total} conversations, {failures} failing")
     return 1 if failures else 0
 
 

@@ -251,6 +251,8 @@ TEST_CASE("jinja: chat_context adds transformers' defaults and reasoning aliases
   // Python: {"thinking": r, **message, "reasoning_content": r}
   CHECK(ctx["messages"][1].dump() ==
         R"({"thinking":"r","role":"assistant","content":"a","reasoning":"r","reasoning_content":"r"})");
+  CHECK(error_of([] { ChatTemplate::chat_context({{"messages", ordered_json::array()}}); }) ==
+        "cannot apply a chat template to an empty conversation");
   // tools is defined (as None) for the template, as in transformers.
   CHECK(ChatTemplate::parse("{{ tools is defined }} {{ tools is none }}", "t.jinja").render(ctx) ==
         "True True");
