@@ -413,6 +413,24 @@ Value f_format(const Value& v, CallArgs& a, FilterHost&) {
   return percent_format(to_str(v), Value::make_tuple(a.positional));
 }
 
+Value f_truncate(const Value& v, CallArgs& a, FilterHost&) {
+  const int64_t length = need_int(arg_or(a, 0, "length", Value::integer(255)), "truncate length");
+  const bool killwords = arg_or(a, 1, "killwords", kFalse).truthy();
+  const std::string end = to_str(arg_or(a, 2, "end", Value::string("...")));
+  const int64_t leeway = need_int(arg_or(a, 3, "leeway", Value::integer(5)), "truncate leeway");
+  no_extra(a, "truncate");
+  const std::u32string u = utf8_decode(to_str(v)), e = utf8_decode(end);
+  if (length < static_cast<int64_t>(e.size())) throw EvalError("expected length >= " + std::to_string(e.size()));
+  if (leeway < 0) throw EvalError("expected leeway >= 0");
+  if (static_cast<int64_t>(u.size()) <= length + leeway) return Value::string(to_str(v));
+  std::u32string head = u.substr(0, length - e.size());
+  if (!killwords) {
+    const size_t sp = head.rfind(U' ');
+    if (sp != std::u32string::npos) head = head.substr(0, sp);
+  }
+  return Value::string(utf8_encode(head) + end);
+}
+
 Value f_attr(const Value& v, CallArgs& a, FilterHost&) {
   const Value* n = a.get(0, "name");
   no_extra(a, "attr");
@@ -613,7 +631,7 @@ const std::map<std::string, FilterFn>& filters() {
                                                     {"max", f_max},
                                                     {"sum", f_sum},
                                                     {"attr", f_attr},
-                                                    {"format", f_format},
+                                                    {"format", f_format}, {"truncate", f_truncate},
                                                     {"batch", f_batch},
                                                     {"indent", f_indent},
                                                     {"center", f_center},

@@ -341,7 +341,10 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
     if (a.as_double() == 0 && b.as_double() < 0) throw EvalError("0.0 cannot be raised to a negative power");
     if (a.as_double() < 0 && std::floor(b.as_double()) != b.as_double())
       throw EvalError("a negative number to a fractional power is complex, which templates do not support");
-    return Value::number(std::pow(a.as_double(), b.as_double()));
+    const double r = std::pow(a.as_double(), b.as_double());
+    if (std::isinf(r) && std::isfinite(a.as_double()) && std::isfinite(b.as_double()))
+      throw EvalError("(34, 'Numerical result out of range')");  // Python's float pow raises OverflowError
+    return Value::number(r);
   }
   throw EvalError("unknown operator " + op);
 }

@@ -75,6 +75,7 @@ CASES = [
  ('filters', "{{ 0|select('odd')|list }} {{ false|map('string')|list }} {{ none|selectattr('a')|list }} [{{ missing is callable }}] {{ not[] }}"),
  ('formatting', "{{ '%s-%d-%5.2f|%-4s|%04d|%x|%#X|%o|%e|%g|%r|%c|%%|%+d|% d|%.3s|%10.4f' % ('a', 7, 3.14159, 'b', 42, 255, 255, 8, 12345.678, 0.0001, 'q', 65, 5, 5, 'abcdef', 2.5) }}"),
  ('formatting', "{{ '%(a)s and %(b)05.1f'|format(a='x', b=2.25) }} {{ '%s'|format([1, 'a']) }} {{ '%s=%s' % ('k', none) }} {{ '%d' % 3.9 }} {{ '%s' % 1.0 }} {{ '%s' % 'é' }} {{ '[%5s]' % 'é' }} {{ '%-6d|' % -3 }} {{ '%x' % -255 }}"),
+ ('filters', "{{ 'hello world and more words here'|truncate(12) }}|{{ 'hello world and more'|truncate(9, true) }}|{{ 'short'|truncate(3, end='') }}|{{ 'abcdefgh ij'|truncate(5, leeway=0) }}|{{ 'a b c d e f g'|truncate(8, false, '!', 0) }}"),
  ('filters', "{{ d|tojson }} {{ u|tojson }} {{ 'a\"b\\\\c\\n\\t'|tojson }} {{ x|tojson(indent=2) }} {{ d|tojson(indent=2) }} {{ l|tojson }} {{ {}|tojson(indent=2) }}"),
  ('filters', "{{ msgs|tojson(indent=4) }} {{ {'b': 1, 'a': [1.0, 2.5, none, true]}|tojson(sort_keys=true) }} {{ d|tojson(separators=(',', ':')) }} {{ 'é'|tojson(ensure_ascii=true) }} {{ '😀'|tojson(true) }}"),
  ('filters', "{{ '\\x01\\x7f'|tojson }} {{ 1e20|tojson }} {{ 3.0|tojson }} {{ (1, 2)|tojson }} {{ {1: 2}|tojson }}"),
