@@ -46,6 +46,8 @@ bool is_str_method(const std::string& name);
 Value str_method(const Value& self, const std::string& name, CallArgs& args);
 // str.lower/upper/title/capitalize/swapcase (`method`) with Python's full Unicode case mappings.
 std::string case_map(const std::string& s, const std::string& method);
+// str.format(*args, **kwargs) (jinja_format.cpp).
+Value str_format(const std::string& fmt, const CallArgs& args);
 // Python's printf-style `fmt % args` (args: a tuple for positional, a dict for named, else a single value).
 Value percent_format(const std::string& fmt, const Value& args);
 

@@ -113,11 +113,6 @@ Value get_attr(const Value& obj, const std::string& name) {
   switch (obj.kind) {
     case Kind::Undefined: fail_undefined(obj);
     case Kind::String:
-      if (name == "format") {
-        Value u = Value::undefined("str.format is not supported by loratune's template engine");
-        u.unsafe = true;
-        return u;
-      }
       if (is_str_method(name)) return bind(obj, name, str_method);
       return undefined_attr(obj, name);
     case Kind::Dict: {

@@ -402,6 +402,7 @@ Value str_method_impl(const Value& self, const std::string& name, CallArgs& a) {
     }
     return Value::boolean(true);
   }
+  if (name == "format") return str_format(s, a);
   throw EvalError("str." + name + " is not supported");
 }
 

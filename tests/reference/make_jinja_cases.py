@@ -76,6 +76,8 @@ CASES = [
  ('formatting', "{{ '%s-%d-%5.2f|%-4s|%04d|%x|%#X|%o|%e|%g|%r|%c|%%|%+d|% d|%.3s|%10.4f' % ('a', 7, 3.14159, 'b', 42, 255, 255, 8, 12345.678, 0.0001, 'q', 65, 5, 5, 'abcdef', 2.5) }}"),
  ('formatting', "{{ '%(a)s and %(b)05.1f'|format(a='x', b=2.25) }} {{ '%s'|format([1, 'a']) }} {{ '%s=%s' % ('k', none) }} {{ '%d' % 3.9 }} {{ '%s' % 1.0 }} {{ '%s' % 'é' }} {{ '[%5s]' % 'é' }} {{ '%-6d|' % -3 }} {{ '%x' % -255 }}"),
  ('filters', "{{ 'hello world and more words here'|truncate(12) }}|{{ 'hello world and more'|truncate(9, true) }}|{{ 'short'|truncate(3, end='') }}|{{ 'abcdefgh ij'|truncate(5, leeway=0) }}|{{ 'a b c d e f g'|truncate(8, false, '!', 0) }}"),
+ ('formatting', "{{ '{} {} {!r} {:>6}|{:<4}|{:^7}|{:*^9}|{:05d}|{:+d}|{:,}|{:.2f}|{:e}|{:x}|{:#x}|{:b}|{:%}|{:.3}|{:g}|{}|{:10.3f}|{:=+8d}|{:.1%}'.format('a', 1, 'q', 'r', 'l', 'c', 'f', 42, 5, 1234567, 3.14159, 12345.678, 255, 255, 5, 0.25, 1234.5, 0.00001, 2.5, -1.5, 42, 0.125) }}"),
+ ('formatting', "{{ '{0}{1}{0}|{name}|{d[a]}|{d.b[1]}|{m.role}'.format('x', 'y', name='N', d={'a': 1, 'b': [1, 2]}, m={'role': 'user'}) }} {{ '{{}} {:.3}'.format('abcdef') }} {{ '{}'.format(none) }} {{ '{}'.format(true) }} {{ '{:d}'.format(true) }} {{ '{:>5}'.format(true) }} {{ '{}'.format([1, 'a']) }} {{ '{:.0f}'.format(2.5) }} {{ '{:.1}'.format(0.05) }} {{ '{:}'.format(1e20) }} {{ '{:.3}'.format(1.0) }} {{ '{:,.2f}'.format(1234567.891) }} {{ '{:>8}'.format('é') }} {{ '{:08.3f}'.format(-3.14159) }} {{ '{:.2e}'.format(0) }}"),
  ('filters', "{{ d|tojson }} {{ u|tojson }} {{ 'a\"b\\\\c\\n\\t'|tojson }} {{ x|tojson(indent=2) }} {{ d|tojson(indent=2) }} {{ l|tojson }} {{ {}|tojson(indent=2) }}"),
  ('filters', "{{ msgs|tojson(indent=4) }} {{ {'b': 1, 'a': [1.0, 2.5, none, true]}|tojson(sort_keys=true) }} {{ d|tojson(separators=(',', ':')) }} {{ 'é'|tojson(ensure_ascii=true) }} {{ '😀'|tojson(true) }}"),
  ('filters', "{{ '\\x01\\x7f'|tojson }} {{ 1e20|tojson }} {{ 3.0|tojson }} {{ (1, 2)|tojson }} {{ {1: 2}|tojson }}"),
@@ -129,7 +131,7 @@ ERR_CASES = [
  "{{ 'a' < 1 }}", "{% set a, b = x %}", "{{ n.foo.bar }}", "{% extends 'b' %}", "{% break %}", "{{ x is nosuchtest }}",
  "{% macro m(a) %}{% endmacro %}{{ m(1, 2) }}", "{{ d|tojson(indent=2) }}{{ undefined_var|tojson }}",
  "{% if %}x{% endif %}", "{{ 'abc }}", "{% endfor %}", "{# unclosed", "{{ n + 1 }}", "{{ ns.x }}{% set ns.x = 1 %}",
- "{{ none|length }}", "{{ '%d' % 'x' }}", "{{ '%s %s' % ('a',) }}", "{{ '%s' % ('a', 'b') }}", "{{ '%q' % 1 }}", "{{ 5|items }}", "{{ 'a,b'.split('') }}", "{% for i in 5 %}{% endfor %}",
+ "{{ none|length }}", "{{ '%d' % 'x' }}", "{{ '%s %s' % ('a',) }}", "{{ '%s' % ('a', 'b') }}", "{{ '%q' % 1 }}", "{{ '{}'.format() }}", "{{ '{0}{}'.format(1, 2) }}", "{{ '{:d}'.format('x') }}", "{{ '{'.format(1) }}", "{{ '{x}'.format(y=1) }}", "{{ 5|items }}", "{{ 'a,b'.split('') }}", "{% for i in 5 %}{% endfor %}",
 ]
 
 
