@@ -118,6 +118,8 @@ std::string format_value(const Value& v, const std::string& spec_text) {
     if (sp.prec >= 0) throw EvalError("Precision not allowed in integer format specifier");
     const int64_t x = v.kind == Kind::Bool ? v.b : v.i;
     if (sp.type == 'c') {
+      if (sp.grouping) throw EvalError(std::string("Cannot specify '") + sp.grouping + "' with 'c'.");
+      if (x < 0 || x > 0x10FFFF) throw EvalError("%c arg not in range(0x110000)");
       std::string c;
       utf8_append(c, static_cast<char32_t>(x));
       return pad("", c, sp, '>');
@@ -143,6 +145,7 @@ std::string format_value(const Value& v, const std::string& spec_text) {
   if (!(sp.type == 0 || sp.type == 'f' || sp.type == 'F' || sp.type == 'e' || sp.type == 'E' || sp.type == 'g' ||
         sp.type == 'G' || sp.type == '%' || sp.type == 'n'))
     throw EvalError(std::string("Unknown format code '") + sp.type + "' for object of type '" + type_name(v) + "'");
+  if (sp.type == 'n' && sp.grouping) throw EvalError(std::string("Cannot specify '") + sp.grouping + "' with 'n'.");
   double d = v.as_double();
   const bool neg = std::signbit(d) && !std::isnan(d);
   d = std::fabs(d);
