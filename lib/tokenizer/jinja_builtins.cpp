@@ -420,7 +420,8 @@ Value f_truncate(const Value& v, CallArgs& a, FilterHost&) {
   const int64_t leeway = need_int(arg_or(a, 3, "leeway", Value::integer(5)), "truncate leeway");
   no_extra(a, "truncate");
   const std::u32string u = utf8_decode(to_str(v)), e = utf8_decode(end);
-  if (length < static_cast<int64_t>(e.size())) throw EvalError("expected length >= " + std::to_string(e.size()));
+  if (length < static_cast<int64_t>(e.size()))
+    throw EvalError("expected length >= " + std::to_string(e.size()));
   if (leeway < 0) throw EvalError("expected leeway >= 0");
   if (static_cast<int64_t>(u.size()) <= length + leeway) return Value::string(to_str(v));
   std::u32string head = u.substr(0, length - e.size());
@@ -631,7 +632,8 @@ const std::map<std::string, FilterFn>& filters() {
                                                     {"max", f_max},
                                                     {"sum", f_sum},
                                                     {"attr", f_attr},
-                                                    {"format", f_format}, {"truncate", f_truncate},
+                                                    {"format", f_format},
+                                                    {"truncate", f_truncate},
                                                     {"batch", f_batch},
                                                     {"indent", f_indent},
                                                     {"center", f_center},

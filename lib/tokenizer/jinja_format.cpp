@@ -1,6 +1,7 @@
 // str.format as jinja2's sandbox runs it (SandboxedFormatter: field lookups go through the sandboxed getattr
 // and getitem) with Python's format-spec mini-language for str, int, float, bool and None:
-//   "{}" "{0}" "{name}" "{name.attr}" "{name[key]}" "{!r}" "{:[[fill]align][sign][#][0][width][,|_][.prec][type]}"
+//   "{}" "{0}" "{name}" "{name.attr}" "{name[key]}" "{!r}"
+//   "{:[[fill]align][sign][#][0][width][,|_][.prec][type]}"
 // Nested replacement fields inside a spec are refused.
 #include <algorithm>
 #include <cmath>
@@ -101,7 +102,8 @@ std::string format_value(const Value& v, const std::string& spec_text) {
       throw EvalError(std::string("Unknown format code '") + sp.type + "' for object of type 'str'");
     if (v.kind == Kind::None) throw EvalError("unsupported format string passed to NoneType.__format__");
     if (sp.explicit_sign)
-      throw EvalError(std::string(sp.sign == ' ' ? "Space" : "Sign") + " not allowed in string format specifier");
+      throw EvalError(std::string(sp.sign == ' ' ? "Space" : "Sign") +
+                      " not allowed in string format specifier");
     if (sp.alt) throw EvalError("Alternate form (#) not allowed in string format specifier");
     if (sp.align == '=') throw EvalError("'=' alignment not allowed in string format specifier");
     if (sp.grouping) throw EvalError(std::string("Cannot specify '") + sp.grouping + "' with 's'.");
@@ -130,10 +132,15 @@ std::string format_value(const Value& v, const std::string& spec_text) {
     const unsigned long long mag = x < 0 ? 0ULL - static_cast<unsigned long long>(x) : x;
     std::string digits;
     if (sp.type == 'b') {
-      for (unsigned long long m = mag; m; m >>= 1) digits.insert(digits.begin(), static_cast<char>('0' + (m & 1)));
+      for (unsigned long long m = mag; m; m >>= 1)
+        digits.insert(digits.begin(), static_cast<char>('0' + (m & 1)));
       if (digits.empty()) digits = "0";
     } else {
-      std::snprintf(buf, sizeof buf, sp.type == 'x' ? "%llx" : sp.type == 'X' ? "%llX" : sp.type == 'o' ? "%llo" : "%llu",
+      std::snprintf(buf, sizeof buf,
+                    sp.type == 'x'   ? "%llx"
+                    : sp.type == 'X' ? "%llX"
+                    : sp.type == 'o' ? "%llo"
+                                     : "%llu",
                     mag);
       digits = buf;
     }
@@ -142,10 +149,12 @@ std::string format_value(const Value& v, const std::string& spec_text) {
       sign += sp.type == 'x' ? "0x" : sp.type == 'X' ? "0X" : sp.type == 'o' ? "0o" : "0b";
     return pad(sign, group_digits(digits, sp.grouping, radix ? 4 : 3), sp, '>');
   }
-  if (!(sp.type == 0 || sp.type == 'f' || sp.type == 'F' || sp.type == 'e' || sp.type == 'E' || sp.type == 'g' ||
-        sp.type == 'G' || sp.type == '%' || sp.type == 'n'))
-    throw EvalError(std::string("Unknown format code '") + sp.type + "' for object of type '" + type_name(v) + "'");
-  if (sp.type == 'n' && sp.grouping) throw EvalError(std::string("Cannot specify '") + sp.grouping + "' with 'n'.");
+  if (!(sp.type == 0 || sp.type == 'f' || sp.type == 'F' || sp.type == 'e' || sp.type == 'E' ||
+        sp.type == 'g' || sp.type == 'G' || sp.type == '%' || sp.type == 'n'))
+    throw EvalError(std::string("Unknown format code '") + sp.type + "' for object of type '" + type_name(v) +
+                    "'");
+  if (sp.type == 'n' && sp.grouping)
+    throw EvalError(std::string("Cannot specify '") + sp.grouping + "' with 'n'.");
   double d = v.as_double();
   const bool neg = std::signbit(d) && !std::isnan(d);
   d = std::fabs(d);
@@ -190,16 +199,19 @@ Value resolve_field(const std::string& field, size_t& auto_index, int& numbering
   if (head.empty() || head.find_first_not_of("0123456789") == std::string::npos) {
     size_t index;
     if (head.empty()) {
-      if (numbering == 2) throw EvalError("cannot switch from manual field specification to automatic field numbering");
+      if (numbering == 2)
+        throw EvalError("cannot switch from manual field specification to automatic field numbering");
       numbering = 1;
       index = auto_index++;
     } else {
-      if (numbering == 1) throw EvalError("cannot switch from automatic field numbering to manual field specification");
+      if (numbering == 1)
+        throw EvalError("cannot switch from automatic field numbering to manual field specification");
       numbering = 2;
       index = std::stoul(head);
     }
     if (index >= a.positional.size())
-      throw EvalError("Replacement index " + std::to_string(index) + " out of range for positional args tuple");
+      throw EvalError("Replacement index " + std::to_string(index) +
+                      " out of range for positional args tuple");
     cur = a.positional[index];
   } else {
     const Value* kw = nullptr;
@@ -263,10 +275,14 @@ Value str_format(const std::string& fmt, const CallArgs& a) {
     const std::string spec = colon == std::string::npos ? "" : inner.substr(colon + 1);
     Value v = resolve_field(field, auto_index, numbering, a);
     if (bang != std::string::npos) {
-      const std::string conv = inner.substr(bang + 1, (colon == std::string::npos ? inner.size() : colon) - bang - 1);
-      if (conv == "r" || conv == "a") v = Value::string(to_repr(v));
-      else if (conv == "s") v = Value::string(to_str(v));
-      else throw EvalError("Unknown conversion specifier " + conv);
+      const std::string conv =
+          inner.substr(bang + 1, (colon == std::string::npos ? inner.size() : colon) - bang - 1);
+      if (conv == "r" || conv == "a")
+        v = Value::string(to_repr(v));
+      else if (conv == "s")
+        v = Value::string(to_str(v));
+      else
+        throw EvalError("Unknown conversion specifier " + conv);
     }
     out += format_value(v, spec);
     k = close + 1;
