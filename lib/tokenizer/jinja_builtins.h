@@ -4,6 +4,7 @@
 // the filters and tests (jinja2/filters.py, jinja2/tests.py). Failures throw EvalError with Python's or
 // jinja2's message; the interpreter adds the template position.
 #pragma once
+#include <map>
 #include <stdexcept>
 #include <string>
 
@@ -60,6 +61,12 @@ List iterate(const Value& v);  // Python iter(): list items, dict keys, characte
 Value binary_op(const std::string& op, const Value& a, const Value& b);
 bool contains(const Value& container, const Value& item);  // `item in container`
 bool compare(const std::string& op, const Value& a, const Value& b);
+
+using FilterFn = Value (*)(const Value&, CallArgs&, FilterHost&);
+// Registers the sequence filters (jinja_seqfilters.cpp).
+void add_sequence_filters(std::map<std::string, FilterFn>& into);
+// jinja2's make_attrgetter: "a.b.0" looks up each part with getitem (digit parts as integers).
+Value attr_path(const Value& item, const std::string& path);
 
 Value call_filter(const std::string& name, const Value& subject, CallArgs& args, FilterHost& host);
 bool call_test(const std::string& name, const Value& subject, CallArgs& args, FilterHost& host);
