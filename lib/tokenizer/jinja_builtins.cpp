@@ -1,6 +1,6 @@
-// The filters and tests of the Jinja engine, with jinja2 3.1's semantics (jinja2/filters.py, jinja2/tests.py)
-// and transformers' tojson (json.dumps(x, ensure_ascii=False, indent=None, separators=None,
-// sort_keys=False)). Filters not listed here are refused by name when the template is parsed.
+// The text and scalar filters of the Jinja engine and the filter registry, with jinja2 3.1's semantics
+// (jinja2/filters.py) and transformers' tojson (json.dumps(x, ensure_ascii=False, indent=None,
+// separators=None, sort_keys=False)). Filters not registered here are refused by name when a template is parsed.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -59,20 +59,9 @@ Value f_tojson(const Value& v, CallArgs& a, FilterHost&) {
       throw EvalError("tojson separators must be a pair of strings");
     o.item_sep = (*seps.list)[0].s;
     o.key_sep = (*seps.list)[1].s;
-    if (o.item_sep.empty() && o.key_sep.empty()) o.key_sep = std::string();  // both empty: handled below
+    o.has_separators = true;
   }
   try {
-    if (!seps.is_none() && o.item_sep.empty() && o.key_sep.empty()) {
-      // json.dumps(separators=("", "")): an explicit empty pair; json_dumps treats "both empty" as "default".
-      JsonDumpOptions p = o;
-      p.item_sep = "\x01";
-      p.key_sep = "\x02";
-      std::string s = json_dumps(v, p);
-      std::string out;
-      for (char c : s)
-        if (c != '\x01' && c != '\x02') out.push_back(c);
-      return Value::string(out);
-    }
     return Value::string(json_dumps(v, o));
   } catch (const std::invalid_argument& e) {
     throw EvalError(e.what());

@@ -604,7 +604,7 @@ void dump(std::string& out, const Value& v, const JsonDumpOptions& o, const std:
 
 std::string json_dumps(const Value& v, const JsonDumpOptions& opt) {
   JsonDumpOptions o = opt;
-  if (o.item_sep.empty() && o.key_sep.empty()) {
+  if (!o.has_separators) {
     o.item_sep = o.has_indent ? "," : ", ";
     o.key_sep = ": ";
   }

@@ -111,7 +111,8 @@ struct JsonDumpOptions {
   int indent = -1;
   std::string indent_str;
   bool has_indent = false;
-  std::string item_sep, key_sep;  // empty: Python's defaults for the indent setting
+  bool has_separators = false;    // false: Python's defaults for the indent setting
+  std::string item_sep, key_sep;
   bool sort_keys = false;
 };
 std::string json_dumps(const Value& v, const JsonDumpOptions& opt);
