@@ -1,6 +1,7 @@
 // The text and scalar filters of the Jinja engine and the filter registry, with jinja2 3.1's semantics
 // (jinja2/filters.py) and transformers' tojson (json.dumps(x, ensure_ascii=False, indent=None,
-// separators=None, sort_keys=False)). Filters not registered here are refused by name when a template is parsed.
+// separators=None, sort_keys=False)). Filters not registered here are refused by name when a template is
+// parsed.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
