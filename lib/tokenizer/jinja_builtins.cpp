@@ -47,7 +47,7 @@ Value f_tojson(const Value& v, CallArgs& a, FilterHost&) {
   no_extra(a, "tojson");
   if (indent.kind == Kind::Int) {
     o.has_indent = true;
-    o.indent = static_cast<int>(indent.i);
+    o.indent = static_cast<int>(std::min<int64_t>(checked_width(indent.i), 1024 * 1024));
   } else if (indent.kind == Kind::String) {
     o.has_indent = true;
     o.indent_str = indent.s;
@@ -342,7 +342,9 @@ Value f_indent(const Value& v, CallArgs& a, FilterHost&) {
     throw EvalError("unsupported operand type(s) for +=: '" + type_name(v) + "' and 'str'");
   }
   const std::u32string ind =
-      width.kind == Kind::String ? utf8_decode(width.s) : std::u32string(std::max<int64_t>(0, width.i), U' ');
+      width.kind == Kind::String
+          ? utf8_decode(width.s)
+          : std::u32string(std::max<int64_t>(0, checked_width(need_int(width, "indent width"))), U' ');
   const std::vector<std::u32string> lines = splitlines(utf8_decode(to_str(v)) + U"\n");
   std::u32string rv;
   if (blank) {
@@ -356,7 +358,7 @@ Value f_indent(const Value& v, CallArgs& a, FilterHost&) {
 }
 
 Value f_center(const Value& v, CallArgs& a, FilterHost&) {
-  const int64_t width = arg_or(a, 0, "width", Value::integer(80)).i;
+  const int64_t width = checked_width(need_int(arg_or(a, 0, "width", Value::integer(80)), "center width"));
   no_extra(a, "center");
   const std::u32string u = utf8_decode(to_str(v));
   const int64_t n = static_cast<int64_t>(u.size());

@@ -42,6 +42,15 @@ inline int64_t need_int(const Value& v, const std::string& what) {
 
 // Python's slice index arithmetic (PySlice_AdjustIndices).
 
+// Widths and precisions of padding/formatting are bounded so that a template cannot ask for gigabytes.
+constexpr int64_t kMaxWidth = int64_t(1) << 20;
+inline int64_t checked_width(int64_t w) {
+  if (w > kMaxWidth)
+    throw EvalError("a width of " + std::to_string(w) + " is more than the template engine allows (" +
+                    std::to_string(kMaxWidth) + ")");
+  return w;
+}
+
 // str methods (jinja_strings.cpp): the names templates may call, and the call itself.
 bool is_str_method(const std::string& name);
 Value str_method(const Value& self, const std::string& name, CallArgs& args);

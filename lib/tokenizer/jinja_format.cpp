@@ -45,8 +45,9 @@ Spec parse_spec(const std::string& text) {
   if (k < s.size() && s[k] == '0') sp.zero = true, ++k;
   auto digits = [&]() {
     int64_t n = -1;
-    while (k < s.size() && s[k] >= '0' && s[k] <= '9') n = (n < 0 ? 0 : n * 10) + (s[k++] - '0');
-    return n;
+    while (k < s.size() && s[k] >= '0' && s[k] <= '9')
+      n = std::min<int64_t>((n < 0 ? 0 : n * 10) + (s[k++] - '0'), kMaxWidth + 1);
+    return checked_width(n);
   };
   sp.width = digits();
   if (k < s.size() && (s[k] == ',' || s[k] == '_')) sp.grouping = static_cast<char>(s[k++]);
@@ -207,6 +208,8 @@ Value resolve_field(const std::string& field, size_t& auto_index, int& numbering
       if (numbering == 1)
         throw EvalError("cannot switch from automatic field numbering to manual field specification");
       numbering = 2;
+      if (head.size() > 9)
+        throw EvalError("Replacement index " + head + " out of range for positional args tuple");
       index = std::stoul(head);
     }
     if (index >= a.positional.size())
@@ -231,7 +234,8 @@ Value resolve_field(const std::string& field, size_t& auto_index, int& numbering
       if (e == std::string::npos) throw EvalError("Missing ']' in format string");
       const std::string key = field.substr(k + 1, e - k - 1);
       const bool digits = !key.empty() && key.find_first_not_of("0123456789") == std::string::npos;
-      cur = get_item(cur, digits ? Value::integer(std::stoll(key)) : Value::string(key));
+      const bool index = digits && key.size() <= 18;  // longer digit strings stay string keys
+      cur = get_item(cur, index ? Value::integer(std::stoll(key)) : Value::string(key));
       k = e + 1;
     }
   }

@@ -229,14 +229,16 @@ int64_t ival(const Value& v) { return v.kind == Kind::Bool ? v.b : v.i; }
 Value repeat(const Value& seq, int64_t n) {
   if (seq.kind == Kind::String) {
     std::string out;
-    if (n > 0 && seq.s.size() * static_cast<size_t>(n) > (size_t(1) << 30))
+    if (n <= 0 || seq.s.empty()) return Value::string("");
+    if (static_cast<uint64_t>(n) > kMaxStringBytes / seq.s.size())
       throw EvalError("string repetition too large");
     for (int64_t k = 0; k < n; ++k) out += seq.s;
     return Value::string(out);
   }
   List out;
-  if (n > 0 && seq.list->size() * static_cast<size_t>(n) > (size_t(1) << 24))
+  if (n > 0 && !seq.list->empty() && static_cast<uint64_t>(n) > kMaxListItems / seq.list->size())
     throw EvalError("list repetition too large");
+  if (seq.list->empty()) n = 0;
   for (int64_t k = 0; k < n; ++k) out.insert(out.end(), seq.list->begin(), seq.list->end());
   return seq.kind == Kind::Tuple ? Value::make_tuple(std::move(out)) : Value::make_list(std::move(out));
 }
@@ -255,8 +257,13 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
       return Value::integer(r);
     }
     if (nums) return Value::number(a.as_double() + b.as_double());
-    if (a.kind == Kind::String && b.kind == Kind::String) return Value::string(a.s + b.s);
+    if (a.kind == Kind::String && b.kind == Kind::String) {
+      if (a.s.size() + b.s.size() > kMaxStringBytes) throw EvalError("the concatenated string is too long");
+      return Value::string(a.s + b.s);
+    }
     if (a.is_sequence() && a.kind == b.kind) {
+      if (a.list->size() + b.list->size() > kMaxListItems)
+        throw EvalError("the concatenated list is too long");
       List out = *a.list;
       out.insert(out.end(), b.list->begin(), b.list->end());
       return a.kind == Kind::Tuple ? Value::make_tuple(std::move(out)) : Value::make_list(std::move(out));

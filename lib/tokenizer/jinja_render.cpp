@@ -475,7 +475,10 @@ class Interpreter : public FilterHost {
       }
       case EK::Concat: {
         std::string s;
-        for (const auto& a : e.args) s += to_str(eval(*a, scope));
+        for (const auto& a : e.args) {
+          s += to_str(eval(*a, scope));
+          if (s.size() > kMaxStringBytes) throw EvalError("the concatenated string is too long");
+        }
         return Value::string(s);
       }
       case EK::CondExpr:

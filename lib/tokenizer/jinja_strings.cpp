@@ -464,11 +464,11 @@ Value percent_format(const std::string& fmt, const Value& args) {
         n = n * 10 + (fmt[k++] - '0');
       return n;
     };
-    const int64_t width = number(-1);
+    const int64_t width = checked_width(number(-1));
     int64_t prec = -1;
     if (k < fmt.size() && fmt[k] == '.') {
       ++k;
-      prec = number(0);
+      prec = checked_width(number(0));
     }
     while (k < fmt.size() && (fmt[k] == 'l' || fmt[k] == 'h' || fmt[k] == 'L')) ++k;
     if (k >= fmt.size()) throw EvalError("incomplete format");

@@ -60,6 +60,10 @@ Value Value::number(double x) {
   return v;
 }
 Value Value::string(std::string x) {
+  if (x.size() > kMaxStringBytes)
+    throw EvalError("a string of " + std::to_string(x.size()) +
+                    " bytes is longer than the template engine allows (" + std::to_string(kMaxStringBytes) +
+                    ")");
   Value v;
   v.kind = Kind::String;
   v.s = std::move(x);
@@ -78,6 +82,10 @@ void set_depth(Value& v, int d) {
 }  // namespace
 
 Value Value::make_list(List items) {
+  if (items.size() > kMaxListItems)
+    throw EvalError("a list of " + std::to_string(items.size()) +
+                    " items is longer than the template engine allows (" + std::to_string(kMaxListItems) +
+                    ")");
   Value v;
   int d = 0;
   for (const auto& c : items) d = std::max(d, child_depth(c));

@@ -23,6 +23,9 @@ struct EvalError : std::runtime_error {
 
 // Nesting bound of values (lists in lists ...): printing, comparing and converting recurse over it.
 constexpr int kMaxValueDepth = 512;
+// Size bounds of one string and one list, so that a template doubling a value in a loop stops early.
+constexpr size_t kMaxStringBytes = size_t(64) << 20;
+constexpr size_t kMaxListItems = size_t(1) << 20;
 
 struct Value;
 using List = std::vector<Value>;
@@ -111,7 +114,7 @@ struct JsonDumpOptions {
   int indent = -1;
   std::string indent_str;
   bool has_indent = false;
-  bool has_separators = false;    // false: Python's defaults for the indent setting
+  bool has_separators = false;  // false: Python's defaults for the indent setting
   std::string item_sep, key_sep;
   bool sort_keys = false;
 };

@@ -208,6 +208,25 @@ TEST_CASE("jinja: limits on loops, recursion, output, range and nesting", "[toke
           render("{{ 1 }}", {{"x", nested}});
         }) == "t.jinja: the template variables: a value nests deeper than 512 levels");
 
+  // Values cannot grow without bound in memory either.
+  CHECK(error_of([] {
+          render(
+              "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor "
+              "%}");
+        }).find("the concatenated string is too long") != std::string::npos);
+  CHECK(error_of([] {
+          render(
+              "{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor "
+              "%}");
+        }).find("the concatenated list is too long") != std::string::npos);
+  CHECK(error_of([] { render("{{ 'ab' * 100000000 }}"); }) == "t.jinja:1:9: string repetition too large");
+  CHECK(render("[{{ '' * 1000000000000 }}]") == "[]");
+  CHECK(error_of([] { render("{{ 'x'|center(100000000) }}"); }).find("a width of 100000000 is more than") !=
+        std::string::npos);
+  CHECK(error_of([] {
+          render("{{ '{:999999999}'.format(1) }}");
+        }).find("is more than the template engine allows") != std::string::npos);
+
   const std::string deep = "{{ " + std::string(300, '(') + "1" + std::string(300, ')') + " }}";
   CHECK(error_of([&] { ChatTemplate::parse(deep, "t.jinja"); }).find("nests deeper than 200 levels") !=
         std::string::npos);
@@ -251,8 +270,9 @@ TEST_CASE("jinja: chat_context adds transformers' defaults and reasoning aliases
   // Python: {"thinking": r, **message, "reasoning_content": r}
   CHECK(ctx["messages"][1].dump() ==
         R"({"thinking":"r","role":"assistant","content":"a","reasoning":"r","reasoning_content":"r"})");
-  CHECK(error_of([] { ChatTemplate::chat_context({{"messages", ordered_json::array()}}); }) ==
-        "cannot apply a chat template to an empty conversation");
+  CHECK(error_of([] {
+          ChatTemplate::chat_context({{"messages", ordered_json::array()}});
+        }) == "cannot apply a chat template to an empty conversation");
   // tools is defined (as None) for the template, as in transformers.
   CHECK(ChatTemplate::parse("{{ tools is defined }} {{ tools is none }}", "t.jinja").render(ctx) ==
         "True True");
