@@ -94,10 +94,11 @@ struct Node {
   NK kind;
   size_t offset = 0;
   std::string text;          // Data; Macro name
-  std::vector<ExprP> exprs;  // Output: the expression; If: the conditions; For: target, iterable, filter
-                             // (may be null); Set/SetBlock: target (and value); FilterBlock/SetBlock: filter
-                             // chain (its innermost subject null); With: targets then values
-  std::vector<Body> bodies;  // If: one per condition, then else; For: body, else; others: the body
+  std::vector<ExprP> exprs;  // CallBlock: the macro call; Output: the expression; If: the conditions; For:
+                             // target, iterable, filter (may be null); Set/SetBlock: target (and value);
+                             // FilterBlock/SetBlock: filter chain (its innermost subject null); With: targets
+                             // then values
+  std::vector<Body> bodies;         // If: one per condition, then else; For: body, else; others: the body
   std::vector<std::string> params;  // Macro/CallBlock parameter names
   std::vector<ExprP> defaults;      // defaults of the last params (aligned to the end)
 };

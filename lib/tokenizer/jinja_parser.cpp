@@ -258,7 +258,19 @@ class Parser {
       n->bodies.push_back(statements({"endgeneration"}, "generation", off, true));
       return n;
     }
-    if (tag == "call") src_.fail(off, "'call' blocks are not supported by loratune's template engine");
+    if (tag == "call") {
+      // {% call(params) macro(args) %}body{% endcall %}: the macro gets the body as `caller`.
+      auto n = node(NK::CallBlock, off);
+      if (is_op("(")) parse_signature(*n);
+      ExprP call = parse_expression(true);
+      if (call->kind != EK::Call) src_.fail(call->offset, "expected a macro call after 'call'");
+      n->exprs.push_back(std::move(call));
+      const int saved = loop_depth_;
+      loop_depth_ = 0;
+      n->bodies.push_back(statements({"endcall"}, "call", off, true));
+      loop_depth_ = saved;
+      return n;
+    }
     if (tag == "autoescape")
       src_.fail(off, "'autoescape' is not supported (transformers renders without escaping)");
     src_.fail(off, "unknown tag '" + tag + "'",

@@ -229,7 +229,29 @@ class Interpreter : public FilterHost {
         if (spans_ && capturing_ == 0) spans_->emplace_back(begin, out_.size());
         return f;
       }
-      case NK::CallBlock: fail_at(n.offset, "call blocks are not supported");
+      case NK::CallBlock: {
+        macros_.push_back(std::make_unique<MacroDef>(MacroDef{&n, scope}));
+        MacroDef* def = macros_.back().get();
+        const Value caller = Value::callable([this, def](CallArgs& a) { return call_macro(*def, a); });
+        const Expr& call_expr = *n.exprs[0];
+        const Value callee = eval(*call_expr.args[0], scope);
+        CallArgs a = args_of(call_expr, 1, scope);
+        a.keyword.emplace_back("caller", caller);
+        Value out;
+        try {
+          out = call(callee, a);
+        } catch (const EvalError& e) {
+          fail_at(call_expr.offset, e.what());
+        }
+        std::string text;
+        try {
+          text = to_str(out);
+        } catch (const EvalError& e) {
+          fail_at(n.offset, e.what());
+        }
+        emit(text);
+        return Flow::Normal;
+      }
     }
     return Flow::Normal;
   }
@@ -359,6 +381,10 @@ class Interpreter : public FilterHost {
       bound[k] = true;
     }
     for (const auto& kv : a.keyword) {
+      if (kv.first == "caller" && m.kind == NK::Macro) {
+        scope->vars["caller"] = kv.second;
+        continue;
+      }
       size_t k = 0;
       while (k < np && m.params[k] != kv.first) ++k;
       if (k == np) throw EvalError("macro '" + m.text + "' takes no keyword argument '" + kv.first + "'");

@@ -106,6 +106,7 @@ CASES = [
  ('set / namespace / macro', "{% macro m(a, b=2, c='x') %}[{{ a }}-{{ b }}-{{ c }}]{% endmacro %}{{ m(1) }}{{ m(1, 3) }}{{ m(1, c='z') }}{{ m() }}"),
  ('set / namespace / macro', "{% macro outer(v) %}{% if v > 0 %}{{ v }}{{ outer(v - 1) }}{% endif %}{% endmacro %}{{ outer(3) }}"),
  ('set / namespace / macro', "{% macro render(m) -%}\n<{{ m.role }}>{{ m.content | trim }}\n{%- endmacro %}{% for m in msgs %}{{ render(m) }}{% endfor %}"),
+ ('set / namespace / macro', "{% macro box(t) %}[{{ t }}:{{ caller() }}]{% endmacro %}{% call box('x') %}inner {{ 1 + 1 }}{% endcall %} {% macro each(xs) %}{% for x in xs %}{{ caller(x, loop.index) }},{% endfor %}{% endmacro %}{% call(item, i) each([5, 6]) %}{{ i }}={{ item }}{% endcall %} {% macro m() %}{{ caller is defined }}{% endmacro %}{{ m() }}"),
  ('set / namespace / macro', "{% with q = 5 %}{{ q }}{% endwith %}[{{ q }}] {% filter upper %}abc {{ 'd' }}{% endfilter %} {% print 'p' %}"),
  ('set / namespace / macro', "{{ dict(a=1, b=2) }} {{ namespace(a=1).a }} {{ dict(a=1)|tojson }}"),
  ('generation', "{% for m in msgs %}<{{ m.role }}>{% if m.role == 'assistant' %}{% generation %}{{ m.content }}</s>{% endgeneration %}{% else %}{{ m.content }}{% endif %}\n{% endfor %}"),
