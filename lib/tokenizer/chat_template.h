@@ -50,8 +50,8 @@ class ChatTemplateRaised : public Error {
 class ChatTemplate {
  public:
   // Parses `source`; `name` (the file it came from) prefixes every message as "name:line:col: ...".
-  // Syntax errors and unsupported constructs (include/import/extends, call blocks, unknown filters or
-  // tests, ...) throw loratune::Error (exit 2).
+  // Syntax errors and unsupported constructs (include/import/extends/from/block, recursive loops, unknown
+  // filters or tests, ...) throw loratune::Error (exit 2).
   static ChatTemplate parse(const std::string& source, const std::string& name);
 
   // Renders with exactly these variables (a JSON object). Errors (an undefined value used, a type error,
