@@ -1,9 +1,11 @@
-// str.format as jinja2's sandbox runs it (SandboxedFormatter: field lookups go through the sandboxed getattr
-// and getitem) with Python's format-spec mini-language for str, int, float, bool and None:
+// Python's printf-style `fmt % args` (and the format filter), and str.format as jinja2's sandbox runs it
+// (SandboxedFormatter: field lookups go through the sandboxed getattr and getitem) with Python's format-spec
+// mini-language for str, int, float, bool and None:
 //   "{}" "{0}" "{name}" "{name.attr}" "{name[key]}" "{!r}"
 //   "{:[[fill]align][sign][#][0][width][,|_][.prec][type]}"
 // Nested replacement fields inside a spec are refused.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 
@@ -243,6 +245,162 @@ Value resolve_field(const std::string& field, size_t& auto_index, int& numbering
 }
 
 }  // namespace
+
+Value percent_format(const std::string& fmt, const Value& args) {
+  List positional;
+  const Value* mapping = nullptr;
+  if (args.kind == Kind::Tuple)
+    positional = *args.list;
+  else if (args.kind == Kind::Dict)
+    mapping = &args;
+  else
+    positional.push_back(args);
+  size_t next = 0;
+  auto take = [&]() -> const Value& {
+    if (next >= positional.size()) throw EvalError("not enough arguments for format string");
+    return positional[next++];
+  };
+  std::string out;
+  size_t k = 0;
+  while (k < fmt.size()) {
+    if (fmt[k] != '%') {
+      out.push_back(fmt[k++]);
+      continue;
+    }
+    ++k;
+    if (k >= fmt.size()) throw EvalError("incomplete format");
+    const Value* named = nullptr;
+    if (fmt[k] == '(') {
+      const size_t close = fmt.find(')', k);
+      if (close == std::string::npos) throw EvalError("incomplete format key");
+      if (!mapping) throw EvalError("format requires a mapping");
+      const std::string key = fmt.substr(k + 1, close - k - 1);
+      named = mapping->find(key);
+      if (!named) throw EvalError("KeyError: '" + key + "'");
+      k = close + 1;
+    }
+    std::string flags;
+    while (k < fmt.size() && std::string("-+ #0").find(fmt[k]) != std::string::npos)
+      flags.push_back(fmt[k++]);
+    auto number = [&](int64_t dflt) -> int64_t {
+      if (k < fmt.size() && fmt[k] == '*') {
+        ++k;
+        return need_int(take(), "* width");
+      }
+      if (k >= fmt.size() || !std::isdigit(static_cast<unsigned char>(fmt[k]))) return dflt;
+      int64_t n = 0;
+      while (k < fmt.size() && std::isdigit(static_cast<unsigned char>(fmt[k])))
+        n = n * 10 + (fmt[k++] - '0');
+      return n;
+    };
+    const int64_t width = checked_width(number(-1));
+    int64_t prec = -1;
+    if (k < fmt.size() && fmt[k] == '.') {
+      ++k;
+      prec = checked_width(number(0));
+    }
+    while (k < fmt.size() && (fmt[k] == 'l' || fmt[k] == 'h' || fmt[k] == 'L')) ++k;
+    if (k >= fmt.size()) throw EvalError("incomplete format");
+    const char conv = fmt[k++];
+    if (conv == '%') {
+      out.push_back('%');
+      continue;
+    }
+    const Value& v = named ? *named : take();
+    std::string piece;
+    const std::string cflags = flags;
+    char spec[64];
+    auto cfmt = [&](const char* len, char c) {
+      std::snprintf(spec, sizeof spec, "%%%s%s%s%s%c", cflags.c_str(),
+                    width >= 0 ? std::to_string(width).c_str() : "",
+                    prec >= 0 ? ("." + std::to_string(prec)).c_str() : "", len, c);
+      return spec;
+    };
+    char buf[512];
+    switch (conv) {
+      case 's':
+      case 'r':
+      case 'a': {
+        std::u32string u = utf8_decode(conv == 's' ? to_str(v) : to_repr(v));
+        if (prec >= 0 && static_cast<int64_t>(u.size()) > prec) u.resize(prec);
+        piece = utf8_encode(u);
+        const int64_t pad = width - static_cast<int64_t>(u.size());
+        if (pad > 0)
+          piece = flags.find('-') != std::string::npos ? piece + std::string(pad, ' ')
+                                                       : std::string(pad, ' ') + piece;
+        break;
+      }
+      case 'd':
+      case 'i':
+      case 'u': {
+        if (!v.is_number())
+          throw EvalError(std::string("%") + conv + " format: a real number is required, not " +
+                          type_name(v));
+        const long long x =
+            v.kind == Kind::Float ? static_cast<long long>(v.f) : (v.kind == Kind::Bool ? v.b : v.i);
+        std::snprintf(buf, sizeof buf, cfmt("ll", 'd'), x);
+        piece = buf;
+        break;
+      }
+      case 'x':
+      case 'X':
+      case 'o': {
+        if (v.kind != Kind::Int && v.kind != Kind::Bool)
+          throw EvalError(std::string("%") + conv + " format: an integer is required, not " + type_name(v));
+        const long long x = v.kind == Kind::Bool ? v.b : v.i;
+        std::string f = cflags;
+        const bool alt = f.find('#') != std::string::npos;
+        f.erase(std::remove(f.begin(), f.end(), '#'), f.end());
+        const unsigned long long mag =
+            x < 0 ? 0ULL - static_cast<unsigned long long>(x) : static_cast<unsigned long long>(x);
+        std::snprintf(buf, sizeof buf, conv == 'o' ? "%llo" : conv == 'x' ? "%llx" : "%llX", mag);
+        std::string digits = buf;
+        if (prec >= 0 && static_cast<int64_t>(digits.size()) < prec)
+          digits.insert(0, prec - digits.size(), '0');
+        std::string sign = x < 0                              ? "-"
+                           : f.find('+') != std::string::npos ? "+"
+                           : f.find(' ') != std::string::npos ? " "
+                                                              : "";
+        if (alt) sign += conv == 'o' ? "0o" : conv == 'x' ? "0x" : "0X";
+        const int64_t pad = width - static_cast<int64_t>(sign.size() + digits.size());
+        if (pad > 0 && f.find('-') != std::string::npos)
+          piece = sign + digits + std::string(pad, ' ');
+        else if (pad > 0 && f.find('0') != std::string::npos)
+          piece = sign + std::string(pad, '0') + digits;
+        else
+          piece = (pad > 0 ? std::string(pad, ' ') : "") + sign + digits;
+        break;
+      }
+      case 'e':
+      case 'E':
+      case 'f':
+      case 'F':
+      case 'g':
+      case 'G': {
+        if (!v.is_number()) throw EvalError("must be real number, not " + type_name(v));
+        std::snprintf(buf, sizeof buf, cfmt("", conv), v.as_double());
+        piece = buf;
+        break;
+      }
+      case 'c': {
+        if (v.kind == Kind::String && utf8_length(v.s) == 1)
+          piece = v.s;
+        else if (v.kind == Kind::Int)
+          utf8_append(piece, static_cast<char32_t>(v.i));
+        else
+          throw EvalError("%c requires an int or a unicode character");
+        break;
+      }
+      default: throw EvalError(std::string("unsupported format character '") + conv + "'");
+    }
+    out += piece;
+  }
+  // CPython skips this check when the argument supports item access (a list or dict given alone).
+  const bool item_access = args.kind == Kind::List || args.kind == Kind::Dict;
+  if (!item_access && next < positional.size())
+    throw EvalError("not all arguments converted during string formatting");
+  return Value::string(out);
+}
 
 Value str_format(const std::string& fmt, const CallArgs& a) {
   std::string out;
