@@ -14,7 +14,7 @@ true and false, content with newlines, unicode and surrounding spaces, reasoning
 enable_thinking both ways), tool definitions and tool calls, content given as a list of parts, and
 conversations some templates reject (roles not alternating, a leading assistant turn).
 
-CTest runs it as: scripts/refpy test_chat_templates.py --loratune BIN --logits-tool BIN --jinja-tool BIN
+CTest runs it as: scripts/refpy test_chat_templates.py --jinja-tool BIN (torch-free: no loratune binary needed)
 It prints one line per template with the match count and exits non-zero on any mismatch (with a diff).
 """
 import argparse
@@ -236,8 +236,8 @@ def char_to_byte_spans(text, spans):
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--jinja-tool", required=True, help="the loratune-jinja binary")
-    p.add_argument("--loratune")
-    p.add_argument("--logits-tool")
+    p.add_argument("--loratune", help="unused (accepted like the other reference tests)")
+    p.add_argument("--logits-tool", help="unused")
     p.add_argument("--only", help="test only templates whose name contains this")
     args = p.parse_args()
     templates = discover()
