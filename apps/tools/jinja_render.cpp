@@ -3,7 +3,8 @@
 //   a JSON string (the rendered text), or {"text": ..., "generation": [[begin, end], ...]} with --spans
 //   (byte ranges), or {"error": message, "raised": true|false, "template_message": ...} when rendering fails.
 // Each context is {"messages": [...], "add_generation_prompt": ..., ...}; it goes through
-// ChatTemplate::chat_context (transformers' defaults and reasoning aliases) unless --raw is given.
+// ChatTemplate::chat_context (transformers' defaults and reasoning aliases) unless --raw is given; a
+// "continue_final_message" key (true or a field name) renders with ChatTemplate::render_continuing.
 // A template that does not parse is reported on stderr with exit code 2.
 //
 //   loratune-jinja --template chat_template.jinja --contexts contexts.jsonl [--out rendered.jsonl] [--spans]
@@ -56,7 +57,15 @@ int main(int argc, char** argv) {
       nlohmann::ordered_json result;
       try {
         std::vector<std::pair<size_t, size_t>> gen;
-        const std::string text = tpl.render(raw ? ctx : loratune::ChatTemplate::chat_context(ctx), &gen);
+        // "continue_final_message": true or a field name, as apply_chat_template takes it.
+        nlohmann::ordered_json cont = ctx.contains("continue_final_message") ? ctx["continue_final_message"]
+                                                                             : nlohmann::ordered_json(false);
+        if (ctx.is_object()) ctx.erase("continue_final_message");
+        const nlohmann::ordered_json vars = raw ? ctx : loratune::ChatTemplate::chat_context(ctx);
+        const bool continuing = cont.is_string() || (cont.is_boolean() && cont.get<bool>());
+        const std::string text =
+            continuing ? tpl.render_continuing(vars, cont.is_string() ? cont.get<std::string>() : "content")
+                       : tpl.render(vars, &gen);
         if (spans) {
           result = {{"text", text}, {"generation", gen}};
         } else {

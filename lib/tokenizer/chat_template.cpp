@@ -1,7 +1,11 @@
 #include "tokenizer/chat_template.h"
 
+#include <algorithm>
+#include <iterator>
+
 #include "tokenizer/jinja_ast.h"
 #include "tokenizer/jinja_render.h"
+#include "tokenizer/jinja_value.h"
 
 namespace loratune {
 
@@ -55,6 +59,76 @@ std::string ChatTemplate::render(const nlohmann::ordered_json& context,
     fail_input(tpl_->src.name + ": the template variables: " + e.what(), "flatten the input messages");
   }
   return jinja::render_template(*tpl_, vars, limits_, generation_spans);
+}
+
+namespace {
+
+std::string py_strip(const std::string& s, bool left = true) {
+  const std::u32string u = jinja::utf8_decode(s);
+  size_t b = 0, e = u.size();
+  if (left)
+    while (b < e && jinja::is_py_space(u[b])) ++b;
+  while (e > b && jinja::is_py_space(u[e - 1])) --e;
+  return jinja::utf8_encode(u.substr(b, e - b));
+}
+
+}  // namespace
+
+std::string ChatTemplate::render_continuing(const nlohmann::ordered_json& context,
+                                            const std::string& field) const {
+  using nlohmann::ordered_json;
+  // The marker transformers appends to the final message and cuts the rendering at.
+  static const std::string kTag = "CONTINUE_FINAL_MESSAGE_TAG ";
+  const std::string& name = tpl_->src.name;
+  if (!context.is_object() || !context.contains("messages") || !context["messages"].is_array() ||
+      context["messages"].empty())
+    fail_input(name + ": continuing the final message needs a non-empty conversation");
+  if (context.value("add_generation_prompt", ordered_json(false)).is_boolean() &&
+      context.value("add_generation_prompt", false))
+    fail_input(name + ": continuing the final message and adding a generation prompt exclude each other",
+               "set only one of them");
+  ordered_json ctx = context;
+  ordered_json& last = ctx["messages"].back();
+  if (!last.is_object() || !last.contains(field) || last[field].is_null())
+    fail_input(name + ": the final message has no \"" + field + "\" to continue");
+  const ordered_json final_value = last[field];
+  std::vector<std::string> fields = {field};
+  static const char* kReasoning[] = {"reasoning_content", "thinking", "reasoning"};
+  if (std::find(std::begin(kReasoning), std::end(kReasoning), field) != std::end(kReasoning)) {
+    fields.clear();
+    for (const char* f : kReasoning)
+      if (last.contains(f) && last[f] == final_value) fields.push_back(f);
+  }
+  const std::string& source = tpl_->src.text;
+  if (std::none_of(fields.begin(), fields.end(),
+                   [&](const std::string& f) { return source.find(f) != std::string::npos; }))
+    fail_input(name + ": the final message's \"" + field +
+               "\" cannot be continued: the template never names it");
+  std::string final_text;
+  if (final_value.is_array()) {
+    bool found = false;
+    for (auto it = last[field].rbegin(); it != last[field].rend(); ++it) {
+      if (it->is_object() && it->contains("text") && (*it)["text"].is_string()) {
+        final_text = (*it)["text"].get<std::string>();
+        (*it)["text"] = final_text + kTag;
+        found = true;
+        break;
+      }
+    }
+    if (!found) fail_input(name + ": the final message has no text block to continue");
+  } else {
+    if (!final_value.is_string()) fail_input(name + ": the final message's \"" + field + "\" is not text");
+    final_text = final_value.get<std::string>();
+    for (const auto& f : fields) last[f] = last[f].get<std::string>() + kTag;
+  }
+  std::string out = render(ctx);
+  const std::string tag = py_strip(kTag);
+  if (out.find(py_strip(final_text)) == std::string::npos || out.find(tag) == std::string::npos)
+    fail_input(name + ": the final message does not appear in the rendered chat, so it cannot be continued",
+               "the template changes or drops that message's text");
+  const size_t loc = out.rfind(tag);
+  if (out.compare(loc, kTag.size(), kTag) == 0) return out.substr(0, loc);
+  return py_strip(out.substr(0, loc), false);  // the template trimmed the text: drop its trailing spaces too
 }
 
 nlohmann::ordered_json ChatTemplate::chat_context(const nlohmann::ordered_json& vars) {

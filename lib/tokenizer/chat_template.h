@@ -61,6 +61,14 @@ class ChatTemplate {
   std::string render(const nlohmann::ordered_json& context,
                      std::vector<std::pair<size_t, size_t>>* generation_spans = nullptr) const;
 
+  // transformers' continue_final_message: renders `context` (as chat_context makes it) with the last message
+  // left open, so that a model continues it (prefill). `field` names the message key to continue
+  // ("content", or a reasoning key). The text ends where that field's text ends in the rendering. Fails
+  // (input error) like transformers when there is nothing to continue, the template does not mention the
+  // field, or the template does not render the field's text.
+  std::string render_continuing(const nlohmann::ordered_json& context,
+                                const std::string& field = "content") const;
+
   // The variables transformers' apply_chat_template(messages, add_generation_prompt=..., **extra) renders
   // with: `vars` holds "messages" and optionally "add_generation_prompt", "tools", "documents" and any extra
   // variables (the special tokens bos_token, eos_token, ... and e.g. enable_thinking). As transformers does,

@@ -285,3 +285,25 @@ TEST_CASE("jinja: newlines are normalized and one trailing newline dropped, as j
   // Within a string literal the newline stays.
   CHECK(render("{{ 'x\r\ny' }}") == "x\ny");
 }
+
+TEST_CASE("jinja: render_continuing leaves the final message open as continue_final_message does",
+          "[tokenizer][jinja]") {
+  const ordered_json ctx = ChatTemplate::chat_context(
+      {{"messages",
+        {{{"role", "user"}, {"content", "hi"}}, {{"role", "assistant"}, {"content", "Hel lo  "}}}}});
+  // Expected texts: transformers' render_jinja_template(..., continue_final_message=True).
+  CHECK(ChatTemplate::parse("{% for m in messages %}<{{ m.role }}>{{ m.content }}</s>{% endfor %}", "t.jinja")
+            .render_continuing(ctx) == "<user>hi</s><assistant>Hel lo  ");
+  // The template trims the content: the marker loses its space, and the text its trailing spaces.
+  CHECK(ChatTemplate::parse("{% for m in messages %}<{{ m.role }}>{{ m.content | trim }}</s>{% endfor %}",
+                            "t.jinja")
+            .render_continuing(ctx) == "<user>hi</s><assistant>Hel lo");
+  CHECK(error_of([&] {
+          ChatTemplate::parse("{% for m in messages %}{{ m.role }}{% endfor %}", "t.jinja")
+              .render_continuing(ctx);
+        }) == "t.jinja: the final message's \"content\" cannot be continued: the template never names it");
+  CHECK(error_of([&] {
+          ChatTemplate::parse("{% for m in messages %}{{ m.role }}{{ m.content[:2] }}{% endfor %}", "t.jinja")
+              .render_continuing(ctx);
+        }) == "t.jinja: the final message does not appear in the rendered chat, so it cannot be continued");
+}
