@@ -74,8 +74,7 @@ struct Resolution {
 
 class SpecialResolver {
  public:
-  SpecialResolver(const spm::Processor& sp, const std::string& model_path)
-      : sp_(sp), model_path_(model_path) {}
+  SpecialResolver(const VocabLookup& vocab, const std::string& model_path) : vocab_(vocab), model_path_(model_path) {}
 
   // tokenizer_config.json: token names, add_*_token flags, chat_template.
   void apply_tokenizer_config(const json& cfg, const std::string& file, Resolution* r) const {
@@ -121,13 +120,12 @@ class SpecialResolver {
   }
 
   int id_of_token(const std::string& token, const std::string& file, const std::string& key) const {
-    const int id = sp_.piece_to_id(token);
-    if (id < 0 || id >= sp_.piece_size() || sp_.id_to_piece(id) != token)
-      fail_input(key_ref(file, key) + " names the token \"" + token + "\", which is not a piece of " +
-                     model_path_,
-                 "loratune uses the SentencePiece vocabulary only (tokens added on top of it in "
-                 "tokenizer.json/added_tokens.json are not supported); set the key to a piece of "
-                 "tokenizer.model or remove it");
+    const int id = vocab_.id_of(token);
+    if (id < 0 || id >= vocab_.size)
+      fail_input(key_ref(file, key) + " names the token \"" + token + "\", which is not " + vocab_.token_kind +
+                     " (" + model_path_ + ")",
+                 "set the key to " + vocab_.token_kind + " or remove it; is " + model_path_ +
+                     " the tokenizer of this model?");
     return id;
   }
 
@@ -136,11 +134,10 @@ class SpecialResolver {
       fail_input(key_ref(file, key) + " must be an integer token id, got " + v.dump(),
                  "fix the value or remove the key");
     const auto id = v.get<int64_t>();
-    if (id < 0 || id >= sp_.piece_size())
+    if (id < 0 || id >= vocab_.size)
       fail_input(key_ref(file, key) + " is " + std::to_string(id) + ", outside the vocabulary of " +
-                     model_path_ + " (" + std::to_string(sp_.piece_size()) + " pieces)",
-                 "check that tokenizer.model belongs to this model; tokens added beyond the "
-                 "SentencePiece vocabulary are not supported");
+                     model_path_ + " (" + std::to_string(vocab_.size) + " tokens)",
+                 "check that " + model_path_ + " belongs to this model");
     return static_cast<int>(id);
   }
 
@@ -152,7 +149,7 @@ class SpecialResolver {
     return ids;
   }
 
-  const spm::Processor& sp_;
+  const VocabLookup& vocab_;
   const std::string& model_path_;
 };
 
@@ -197,10 +194,10 @@ SpecialTokens model_special_tokens(const spm::Processor& sp) {
   return s;
 }
 
-SpecialResolution resolve_special_tokens(const std::string& dir, const spm::Processor& sp,
+SpecialResolution resolve_special_tokens(const std::string& dir, const VocabLookup& vocab,
                                          const std::string& model_path, const SpecialTokens& model_defaults) {
   Resolution r{model_defaults, {}, {}, {}};
-  const SpecialResolver resolver(sp, model_path);
+  const SpecialResolver resolver(vocab, model_path);
   const std::string tc = join_path(dir, "tokenizer_config.json");
   if (auto j = read_json_object(tc)) resolver.apply_tokenizer_config(*j, tc, &r);
   for (const char* name : {"config.json", "generation_config.json"}) {
