@@ -204,7 +204,7 @@ std::string hf_config_json(const ModelHParams& hp) {
     j["sliding_window"] = nullptr;
   }
   j["initializer_range"] = 0.02;
-  j["bos_token_id"] = hp.bos_token_id;
+  j["bos_token_id"] = hp.bos_token_id >= 0 ? json(hp.bos_token_id) : json(nullptr);
   if (hp.eos_token_ids.size() == 1)
     j["eos_token_id"] = hp.eos_token_ids[0];
   else

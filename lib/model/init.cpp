@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "core/error.h"
 #include "core/fs.h"
@@ -99,22 +100,26 @@ void random_init(CausalLM& model, double std_dev) {
 std::string tokenizer_config_json(const Tokenizer& tok, const ModelHParams& hp) {
   json j;
   auto piece_or_null = [&](int id) { return id >= 0 ? json(tok.piece(id)) : json(nullptr); };
-  j["tokenizer_class"] = "LlamaTokenizer";
+  const bool spm = tok.kind() == TokenizerKind::SentencePiece;
+  j["tokenizer_class"] = spm ? "LlamaTokenizer" : "PreTrainedTokenizerFast";
   j["bos_token"] = piece_or_null(tok.special().bos);
   j["eos_token"] = piece_or_null(tok.special().eos);
   j["unk_token"] = piece_or_null(tok.special().unk);
-  j["pad_token"] = nullptr;
-  j["add_bos_token"] = true;
-  j["add_eos_token"] = false;
-  j["legacy"] = false;
+  j["pad_token"] = piece_or_null(tok.special().pad);
+  j["add_bos_token"] = spm ? true : tok.special().add_bos;
+  j["add_eos_token"] = spm ? false : tok.special().add_eos;
   j["clean_up_tokenization_spaces"] = false;
   j["model_max_length"] = hp.max_position_embeddings;
-  j["sp_model_kwargs"] = json::object();
+  if (spm) {
+    j["legacy"] = false;
+    j["sp_model_kwargs"] = json::object();
+  }
+  if (!tok.chat_template().empty()) j["chat_template"] = tok.chat_template();
   return j.dump(2) + "\n";
 }
 
 std::string generation_config_json(const ModelHParams& hp) {
-  json j;
+  j["bos_token_id"] = hp.bos_token_id >= 0 ? json(hp.bos_token_id) : json(nullptr);
   j["bos_token_id"] = hp.bos_token_id;
   j["eos_token_id"] = hp.eos_token_ids.size() == 1 ? json(hp.eos_token_ids[0]) : json(hp.eos_token_ids);
   j["do_sample"] = false;
@@ -143,10 +148,17 @@ InitResult init_model(const InitOptions& o) {
   parse_arch(o.arch);
 
   AtomicDirectory out(o.out_dir, o.force);
-  const std::string tok_path = out.file("tokenizer.model");
+  std::string tok_path = out.file("tokenizer.model");
+  std::optional<Tokenizer> source;
   if (!o.tokenizer_model.empty()) {
-    Tokenizer src = Tokenizer::from_file(o.tokenizer_model);
-    write_file_atomic(tok_path, src.serialized_model());
+    source.emplace(Tokenizer::from_file(o.tokenizer_model));
+    if (source->kind() == TokenizerKind::HfJson) {
+      tok_path = out.file("tokenizer.json");
+      if (source->special().eos < 0)
+        fail_input(o.tokenizer_model + ": no EOS token is defined for this tokenizer.json",
+                   "put its tokenizer_config.json (with eos_token) beside it");
+    }
+    write_file_atomic(tok_path, source->serialized_model());
   } else {
     TokenizerTrainOptions t;
     t.corpus_files = o.corpus;
@@ -154,7 +166,8 @@ InitResult init_model(const InitOptions& o) {
     t.seed = o.seed;
     train_tokenizer(t, tok_path);
   }
-  Tokenizer tok = Tokenizer::from_file(tok_path);
+  // A tokenizer.json keeps the special tokens and template it was given (written to tokenizer_config.json below).
+  Tokenizer tok = source && source->kind() == TokenizerKind::HfJson ? std::move(*source) : Tokenizer::from_file(tok_path);
 
   InitResult res;
   res.tokenizer_vocab = tok.vocab_size();
@@ -169,9 +182,10 @@ InitResult init_model(const InitOptions& o) {
   write_file_atomic(out.file("tokenizer_config.json"), tokenizer_config_json(tok, res.hp));
   write_file_atomic(out.file("generation_config.json"), generation_config_json(res.hp));
   write_file_atomic(out.file("special_tokens_map.json"),
-                    json{{"bos_token", tok.piece(tok.special().bos)},
+                    json{{"bos_token", tok.special().bos >= 0 ? json(tok.piece(tok.special().bos)) : json(nullptr)},
                          {"eos_token", tok.piece(tok.special().eos)},
-                         {"unk_token", tok.piece(tok.special().unk)}}.dump(2) + "\n");
+                         {"unk_token", tok.special().unk >= 0 ? json(tok.piece(tok.special().unk)) : json(nullptr)}}
+                            .dump(2) + "\n");
   out.commit();
   res.dir = o.out_dir;
   res.parameters = res.hp.num_parameters();

@@ -1,6 +1,7 @@
-// The SentencePiece tokenizer: loading, encode/decode and vocabulary queries. The model file's pieces are
-// read by spm_model_proto.cpp, the special tokens of a model directory resolved by special_tokens.cpp;
-// training lives in tokenizer_train.cpp.
+// The tokenizer: loading, encode/decode and vocabulary queries over one of two backends, a SentencePiece
+// tokenizer.model (its pieces read by spm_model_proto.cpp) or a Hugging Face tokenizer.json (HfTokenizer,
+// hf_tokenizer.h). The special tokens of a model directory are resolved by special_tokens.cpp; training
+// lives in tokenizer_train.cpp.
 #include "tokenizer/tokenizer.h"
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/sha256.h"
+#include "tokenizer/hf_tokenizer.h"
 #include "tokenizer/special_tokens.h"
 #include "tokenizer/spm_backend.h"
 #include "tokenizer/spm_model_proto.h"
@@ -36,7 +38,8 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 // -----------------------------------------------------------------------------------------------------
 
 struct Tokenizer::Impl {
-  std::unique_ptr<spm::Processor> sp;
+  std::unique_ptr<spm::Processor> sp;  // SentencePiece backend, or
+  std::unique_ptr<HfTokenizer> hf;     // tokenizer.json backend (exactly one is set)
   std::string path;
   std::string bytes;
   std::string fingerprint;
@@ -46,7 +49,10 @@ struct Tokenizer::Impl {
   bool byte_fallback = false;
 
   void load(const std::string& model_path);
+  void load_hf(const std::string& json_path);
   void check_id(int id) const;
+  int size() const { return hf ? hf->vocab_size() : static_cast<int>(pieces.size()); }
+  VocabLookup lookup() const;
   bool find_byte_pieces() const;
 };
 
@@ -71,10 +77,40 @@ void Tokenizer::Impl::load(const std::string& model_path) {
   byte_fallback = find_byte_pieces();
 }
 
+void Tokenizer::Impl::load_hf(const std::string& json_path) {
+  path = json_path;
+  hf = std::make_unique<HfTokenizer>(HfTokenizer::from_file(json_path));
+  // transformers turns a tokenizer.json's truncation and padding off for every call it makes.
+  hf->disable_truncation_and_padding();
+  bytes = hf->raw_json();
+  fingerprint = hf->sha256();
+  // Defaults from the post-processor: a single-token prefix is the BOS it adds, a single-token suffix the EOS.
+  const auto& pre = hf->template_prefix_ids();
+  const auto& suf = hf->template_suffix_ids();
+  if (pre.size() == 1) special.bos = pre[0];
+  if (suf.size() == 1) special.eos = suf[0];
+  if (special.eos >= 0) special.eos_ids = {special.eos};
+  special.add_bos = pre.size() == 1;
+  special.add_eos = suf.size() == 1;
+  bool all_bytes = true;
+  for (int b = 0; b < 256 && all_bytes; ++b) all_bytes = hf->token_to_id(spm::byte_piece_name(b)) >= 0;
+  byte_fallback = hf->byte_fallback() && all_bytes;
+}
+
+VocabLookup Tokenizer::Impl::lookup() const {
+  if (hf) return {size(), [this](const std::string& t) { return hf->token_to_id(t); }, "a token of tokenizer.json"};
+  return {size(),
+          [this](const std::string& t) {
+            const int id = sp->piece_to_id(t);
+            return id >= 0 && id < sp->piece_size() && sp->id_to_piece(id) == t ? id : -1;
+          },
+          "a piece of tokenizer.model"};
+}
+
 void Tokenizer::Impl::check_id(int id) const {
-  if (id < 0 || id >= static_cast<int>(pieces.size()))
+  if (id < 0 || id >= size())
     fail_input("token id " + std::to_string(id) + " is outside the vocabulary of " + path + " (" +
-                   std::to_string(pieces.size()) + " pieces)",
+                   std::to_string(size()) + " tokens)",
                "check that the tokenizer belongs to the model (its vocab_size may be larger)");
 }
 
@@ -95,30 +131,42 @@ Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::from_file(const std::string& tokenizer_model_path) {
   auto impl = std::make_unique<Impl>();
-  impl->load(tokenizer_model_path);
+  const std::string& p = tokenizer_model_path;
+  if (p.size() >= 5 && p.compare(p.size() - 5, 5, ".json") == 0) {
+    // A tokenizer.json names no special tokens itself: take them from the files beside it, as from_model_dir.
+    impl->load_hf(p);
+    const size_t slash = p.find_last_of('/');
+    SpecialResolution r = resolve_special_tokens(slash == std::string::npos ? "." : p.substr(0, slash),
+                                                 impl->lookup(), impl->path, impl->special);
+    impl->special = std::move(r.special);
+    impl->chat_template = std::move(r.chat_template);
+  } else {
+    impl->load(p);
+  }
   return Tokenizer(std::move(impl));
 }
 
 Tokenizer Tokenizer::from_model_dir(const std::string& dir) {
   if (!path_exists(dir))
-    fail_input(dir + ": model directory not found", "pass the directory that holds tokenizer.model");
+    fail_input(dir + ": model directory not found", "pass the directory that holds tokenizer.json or tokenizer.model");
   if (!is_directory(dir))
-    fail_input(dir + ": not a directory", "pass the model directory that holds tokenizer.model, not a file");
+    fail_input(dir + ": not a directory", "pass the model directory that holds its tokenizer, not a file");
+  const std::string json_path = join_path(dir, "tokenizer.json");
   const std::string model = join_path(dir, "tokenizer.model");
-  if (!path_exists(model) && path_exists(join_path(dir, "tokenizer.json")))
-    fail_input(dir + ": has only tokenizer.json (the Hugging Face tokenizers format), which loratune does not "
-                     "support yet; it needs a SentencePiece tokenizer.model",
-               "if the model's Hugging Face repository has a tokenizer.model, put it into " + dir +
-                   "; models that ship only tokenizer.json (byte-level BPE such as SmolLM2, Llama 3 or Qwen) "
-                   "cannot be used until tokenizer.json support is added");
-  if (!path_exists(model))
-    fail_input(dir + ": no tokenizer.model found", "put the base model's SentencePiece tokenizer.model into " + dir);
-
   auto impl = std::make_unique<Impl>();
-  impl->load(model);
-  SpecialResolution r = resolve_special_tokens(dir, *impl->sp, impl->path, impl->special);
+  // As transformers' AutoTokenizer: the fast tokenizer (tokenizer.json) when there is one.
+  if (path_exists(json_path))
+    impl->load_hf(json_path);
+  else if (path_exists(model))
+    impl->load(model);
+  else
+    fail_input(dir + ": no tokenizer.json or tokenizer.model found",
+               "put the base model's tokenizer.json (or SentencePiece tokenizer.model) into " + dir);
+  SpecialResolution r = resolve_special_tokens(dir, impl->lookup(), impl->path, impl->special);
   impl->special = std::move(r.special);
   impl->chat_template = std::move(r.chat_template);
+  if (!impl->chat_template.empty())  // the fingerprint covers the template the data is rendered with
+    impl->fingerprint = sha256_hex(impl->bytes + std::string(1, '\0') + impl->chat_template);
   return Tokenizer(std::move(impl));
 }
 
@@ -132,13 +180,20 @@ std::vector<int> Tokenizer::encode(const std::string& text, bool add_bos, bool a
                "set eos_token in tokenizer_config.json or turn off adding EOS");
   std::vector<int> ids;
   std::string error;
-  if (!impl_->sp->encode(text, &ids, &error)) fail_runtime(impl_->path + ": encoding failed: " + error);
+  if (impl_->hf)
+    ids = impl_->hf->encode(text, /*add_special_tokens=*/false);
+  else if (!impl_->sp->encode(text, &ids, &error))
+    fail_runtime(impl_->path + ": encoding failed: " + error);
   if (add_bos) ids.insert(ids.begin(), s.bos);
   if (add_eos) ids.push_back(s.eos);
   return ids;
 }
 
 std::string Tokenizer::decode(const std::vector<int>& ids) const {
+  if (impl_->hf) {
+    for (int id : ids) impl_->check_id(id);
+    return impl_->hf->decode(ids, /*skip_special_tokens=*/true);
+  }
   std::vector<int> kept;
   kept.reserve(ids.size());
   for (int id : ids) {
@@ -153,6 +208,7 @@ std::string Tokenizer::decode(const std::vector<int>& ids) const {
 
 std::string Tokenizer::decode_piece(int id) const {
   impl_->check_id(id);
+  if (impl_->hf) return impl_->hf->is_special(id) ? std::string() : impl_->hf->decode_piece(id);
   const ProtoPiece& p = impl_->pieces[id];
   switch (p.type) {
     case PieceType::Control: return {};
@@ -169,24 +225,41 @@ std::string Tokenizer::decode_piece(int id) const {
   }
 }
 
-int Tokenizer::vocab_size() const { return static_cast<int>(impl_->pieces.size()); }
+int Tokenizer::vocab_size() const { return impl_->size(); }
 
 std::string Tokenizer::piece(int id) const {
   impl_->check_id(id);
-  return impl_->pieces[id].piece;
+  return impl_->hf ? impl_->hf->id_to_token(id) : impl_->pieces[id].piece;
 }
 
 float Tokenizer::score(int id) const {
   impl_->check_id(id);
-  return impl_->pieces[id].score;
+  return impl_->hf ? 0.0f : impl_->pieces[id].score;
 }
 
 PieceType Tokenizer::type(int id) const {
   impl_->check_id(id);
-  return impl_->pieces[id].type;
+  if (!impl_->hf) return impl_->pieces[id].type;
+  const HfTokenizer& hf = *impl_->hf;
+  if (hf.is_special(id)) return PieceType::Control;
+  if (id == impl_->special.unk) return PieceType::Unknown;
+  const std::string t = hf.id_to_token(id);
+  if (hf.byte_fallback() && spm::parse_byte_piece(t) >= 0) return PieceType::Byte;
+  for (const auto& a : hf.added_tokens())
+    if (a.id == id) return PieceType::UserDefined;
+  return t.empty() ? PieceType::Unused : PieceType::Normal;
 }
 
-int Tokenizer::piece_to_id(const std::string& piece) const { return impl_->sp->piece_to_id(piece); }
+int Tokenizer::piece_to_id(const std::string& piece) const {
+  if (impl_->hf) {
+    const int id = impl_->hf->token_to_id(piece);
+    return id >= 0 ? id : impl_->special.unk;
+  }
+  return impl_->sp->piece_to_id(piece);
+}
+
+TokenizerKind Tokenizer::kind() const { return impl_->hf ? TokenizerKind::HfJson : TokenizerKind::SentencePiece; }
+const HfTokenizer* Tokenizer::hf() const { return impl_->hf.get(); }
 
 bool Tokenizer::has_byte_fallback() const { return impl_->byte_fallback; }
 const SpecialTokens& Tokenizer::special() const { return impl_->special; }

@@ -1,7 +1,7 @@
-// SentencePiece tokenizer: loading (a bare tokenizer.model or a Hugging Face model directory with its
-// special-token settings), encode/decode, vocabulary queries, a content fingerprint, and in-process
-// training of small Llama-style tokenizers. SentencePiece stays behind a pimpl: this header is
-// torch-free and SentencePiece-free.
+// The tokenizer: loading (a Hugging Face model directory's tokenizer.json or SentencePiece tokenizer.model with
+// its special-token settings, or a bare tokenizer.model), encode/decode, vocabulary queries, a content
+// fingerprint, and in-process training of small Llama-style SentencePiece tokenizers. The backends stay behind
+// a pimpl: this header is torch-free, SentencePiece-free and PCRE2-free.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -21,18 +21,30 @@ struct SpecialTokens {
   bool add_eos = false;      // tokenizer_config.json add_eos_token
 };
 
+class HfTokenizer;
+
+enum class TokenizerKind {
+  SentencePiece,  // tokenizer.model
+  HfJson,         // tokenizer.json (BPE), read by HfTokenizer
+};
+
 class Tokenizer {
  public:
-  // Loads <dir>/tokenizer.model and resolves the special ids and flags from, in increasing precedence:
-  // the SentencePiece model, tokenizer_config.json (bos_token/eos_token/pad_token/unk_token as a string
+  // Loads <dir>/tokenizer.json when there is one (as transformers' AutoTokenizer uses the fast tokenizer),
+  // else <dir>/tokenizer.model, and resolves the special ids and flags from, in increasing precedence:
+  // the vocabulary's defaults (a SentencePiece model's bos/eos/pad/unk ids; for tokenizer.json, a BOS / EOS
+  // when the post-processor's template puts exactly one token before / after the text), tokenizer_config.json (bos_token/eos_token/pad_token/unk_token as a string
   // or {"content": ...}, add_bos_token, add_eos_token, chat_template), config.json (bos_token_id,
   // eos_token_id as an int or a list, pad_token_id) and generation_config.json (the same keys).
   // A JSON null means "not set here". The chat template comes from tokenizer_config.json, overridden by
   // chat_template.json and then chat_template.jinja (the newer transformers layouts).
-  // Every problem (missing directory, only a tokenizer.json, a corrupt model, a bad key, a token that
-  // is not in the vocabulary) throws loratune::Error (exit 2) naming the file and key.
+  // Every problem (missing directory, no tokenizer file, a corrupt model, an unsupported tokenizer.json
+  // component, a bad key, a token that is not in the vocabulary) throws loratune::Error (exit 2) naming the
+  // file and key.
   static Tokenizer from_model_dir(const std::string& dir);
-  // Loads a tokenizer.model alone: special ids from the model, add_bos when it has a BOS piece.
+  // Loads a tokenizer.model alone: special ids from the model, add_bos when it has a BOS piece. A path ending
+  // in ".json" is a tokenizer.json: its special tokens and chat template come from the files beside it
+  // (tokenizer_config.json, ...), as from_model_dir resolves them.
   static Tokenizer from_file(const std::string& tokenizer_model_path);
 
   Tokenizer(Tokenizer&&) noexcept;
@@ -58,10 +70,14 @@ class Tokenizer {
   bool has_byte_fallback() const;                    // all 256 byte pieces <0x00>..<0xFF> present
   const SpecialTokens& special() const;
   const std::string& chat_template() const;    // "" when none
-  const std::string& fingerprint() const;      // sha256 hex of the tokenizer.model bytes
+  // sha256 hex of the vocabulary file's bytes (tokenizer.model or tokenizer.json), followed by a NUL byte and
+  // the chat template when there is one: data prepared under another template is refused like another vocabulary.
+  const std::string& fingerprint() const;
   const std::string& model_path() const;
-  // The tokenizer.model bytes exactly as read (sha256 of them == fingerprint()), to copy the model.
+  // The vocabulary file's bytes exactly as read (tokenizer.model or tokenizer.json), to copy it.
   std::string serialized_model() const;
+  TokenizerKind kind() const;
+  const HfTokenizer* hf() const;  // the tokenizer.json backend; nullptr for SentencePiece
 
  private:
   struct Impl;

@@ -347,12 +347,15 @@ TEST_CASE("from_model_dir reports bad settings with file and key", "[tokenizer]"
 TEST_CASE("from_model_dir and from_file refuse unusable inputs", "[tokenizer]") {
   TempDir dir;
 
-  SECTION("tokenizer.json without tokenizer.model") {
+  SECTION("a tokenizer.json that is not one names the file") {
     write_file(dir.file("tokenizer.json"), "{}");
     const auto e = input_error([&] { Tokenizer::from_model_dir(dir.path()); });
-    CHECK(contains(e.message(), "only tokenizer.json"));
-    CHECK(contains(e.message(), "not support yet"));
-    CHECK(contains(e.message(), "tokenizer.model"));
+    CHECK(contains(e.message(), dir.file("tokenizer.json")));
+    CHECK(contains(e.message(), "model"));
+  }
+  SECTION("no tokenizer file at all") {
+    const auto e = input_error([&] { Tokenizer::from_model_dir(dir.path()); });
+    CHECK(contains(e.message(), "no tokenizer.json or tokenizer.model"));
     CHECK(contains(e.message(), dir.path()));
   }
   SECTION("missing directory") {
@@ -413,5 +416,83 @@ TEST_CASE("train_tokenizer reports unusable corpora and options", "[tokenizer]")
     const auto e = input_error([&] { train(out, kVocab, "bpe", small); });
     CHECK(contains(e.message(), small));
     CHECK(contains(e.message(), "has no text"));
+  }
+}
+
+namespace {
+// A tiny byte-level BPE tokenizer.json (GPT-2 style) with two special added tokens and a post-processor that
+// puts <s> before every sequence.
+std::string tiny_bpe_json() {
+  return R"({"version": "1.0", "truncation": null, "padding": null,
+  "added_tokens": [
+    {"id": 6, "content": "<s>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true},
+    {"id": 7, "content": "</s>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}],
+  "normalizer": null,
+  "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
+  "post_processor": {"type": "TemplateProcessing",
+    "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+    "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+    "special_tokens": {"<s>": {"id": "<s>", "ids": [6], "tokens": ["<s>"]}}},
+  "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+  "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+    "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+    "vocab": {"a": 0, "b": 1, "\u0120": 2, "ab": 3, "\u0120ab": 4, "\u00c3": 5},
+    "merges": [["a", "b"], ["\u0120", "ab"]]}})";
+}
+}  // namespace
+
+TEST_CASE("a model directory with tokenizer.json uses it, with its special tokens and template", "[tokenizer][hf]") {
+  TempDir dir;
+  write_file(dir.file("tokenizer.json"), tiny_bpe_json());
+  SECTION("post-processor defaults: BOS added, no EOS") {
+    const Tokenizer tok = Tokenizer::from_model_dir(dir.path());
+    CHECK(tok.kind() == TokenizerKind::HfJson);
+    CHECK(tok.hf() != nullptr);
+    CHECK(tok.vocab_size() == 8);
+    CHECK(tok.special().bos == 6);
+    CHECK(tok.special().add_bos);
+    CHECK(tok.special().eos == -1);
+    CHECK(tok.encode("ab ab", false) == std::vector<int>{3, 4});
+    CHECK(tok.encode("ab ab", true) == std::vector<int>{6, 3, 4});
+    CHECK(tok.encode("<s>ab", false) == std::vector<int>{6, 3});  // special tokens in text are recognised (HF)
+    CHECK(tok.decode({6, 3, 4}) == "ab ab");                     // specials skipped
+    CHECK(tok.decode_piece(4) == " ab");
+    CHECK(tok.decode_piece(6).empty());
+    CHECK(tok.piece(4) == "\xC4\xA0ab");
+    CHECK(tok.type(6) == PieceType::Control);
+    CHECK(tok.type(3) == PieceType::Normal);
+    CHECK(tok.piece_to_id("ab") == 3);
+    CHECK(tok.piece_to_id("zz") == -1);
+    CHECK(tok.fingerprint() == sha256_hex(tiny_bpe_json()));
+    CHECK(tok.serialized_model() == tiny_bpe_json());
+  }
+  SECTION("tokenizer_config.json names EOS and the template; the fingerprint covers the template") {
+    write_file(dir.file("tokenizer_config.json"),
+               R"({"eos_token": "</s>", "add_bos_token": false, "chat_template": "{{ messages }}"})");
+    const Tokenizer tok = Tokenizer::from_model_dir(dir.path());
+    CHECK(tok.special().eos == 7);
+    CHECK(tok.special().eos_ids == std::vector<int>{7});
+    CHECK_FALSE(tok.special().add_bos);
+    CHECK(tok.chat_template() == "{{ messages }}");
+    CHECK(tok.fingerprint() == sha256_hex(tiny_bpe_json() + std::string(1, '\0') + "{{ messages }}"));
+    // from_file on the tokenizer.json resolves the same files beside it.
+    const Tokenizer same = Tokenizer::from_file(dir.file("tokenizer.json"));
+    CHECK(same.special().eos == 7);
+    CHECK(same.fingerprint() == tok.fingerprint());
+  }
+  SECTION("a special token that is not in tokenizer.json names the file and key") {
+    write_file(dir.file("tokenizer_config.json"), R"({"eos_token": "<|end|>"})");
+    const auto e = input_error([&] { Tokenizer::from_model_dir(dir.path()); });
+    CHECK(contains(e.message(), "eos_token"));
+    CHECK(contains(e.message(), "<|end|>"));
+    CHECK(contains(e.message(), "a token of tokenizer.json"));
+  }
+  SECTION("an unsupported component is refused by name") {
+    std::string j = tiny_bpe_json();
+    j.replace(j.find("\"type\": \"BPE\""), 13, "\"type\": \"Unigram\"");
+    write_file(dir.file("tokenizer.json"), j);
+    const auto e = input_error([&] { Tokenizer::from_model_dir(dir.path()); });
+    CHECK(contains(e.message(), "Unigram"));
+    CHECK(contains(e.message(), dir.file("tokenizer.json")));
   }
 }
