@@ -40,5 +40,6 @@ void register_finetune(CLI::App& app, GlobalOptions& g, Action& action);
 void register_report(CLI::App& app, GlobalOptions& g, Action& action);
 void register_export(CLI::App& app, GlobalOptions& g, Action& action);
 void register_config(CLI::App& app, GlobalOptions& g, Action& action);
+void register_tokenize(CLI::App& app, GlobalOptions& g, Action& action);
 
 }  // namespace loratune::cli

@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
   lt::cli::register_export(app, g, action);
   lt::cli::register_report(app, g, action);
   lt::cli::register_config(app, g, action);
+  lt::cli::register_tokenize(app, g, action);
 
   try {
     app.parse(argc, argv);

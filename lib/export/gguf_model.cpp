@@ -172,6 +172,10 @@ void add_model_metadata(io::GgufWriter& w, const ModelHParams& hp, const GgufArc
 }
 
 void check_gguf_tokenizer(const Tokenizer& tok, const std::string& model_dir) {
+  if (tok.kind() == TokenizerKind::HfJson)
+    fail_input(tok.model_path() + ": writing a tokenizer.json vocabulary (BPE) into a GGUF model is not implemented yet",
+               "export {opt:format} merged (an HF directory that llama.cpp's convert_hf_to_gguf.py converts), "
+               "peft or gguf-lora instead");
   if (!tok.has_byte_fallback())
     fail_input(join_path(model_dir, "tokenizer.model") +
                    " has no byte-fallback pieces <0x00>..<0xFF>; llama.cpp's SentencePiece vocabulary needs all 256 "

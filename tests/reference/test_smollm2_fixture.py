@@ -1,5 +1,5 @@
 """The real pretrained-model fixture SmolLM2-135M-Instruct (scripts/setup-reference.sh) is there, complete and real,
-and loratune refuses its tokenizer.json-only directory clearly.
+and loratune reads its tokenizer.json-only directory.
 
   - the Hugging Face directory ($LORATUNE_CACHE/smollm2-135m-instruct/hf, made by transformers from the Q4_1
     GGUF): safetensors, config.json (llama, 30 layers, hidden 576, vocab 49152), tokenizer.json,
@@ -7,10 +7,10 @@ and loratune refuses its tokenizer.json-only directory clearly.
   - transformers loads it and completes short factual prompts sensibly (greedy);
   - the GGUF itself loads in llama.cpp (llama-cpp-python), its vocabulary tokenizes a chat-template prompt to the
     same ids as the directory's tokenizer.json, and it completes the same prompts sensibly (greedy);
-  - loratune's subcommands that load the tokenizer (generate, prepare, finetune, eval, export) exit 2 with a
-    message that names the directory and tokenizer.json, says it is not supported yet and that a SentencePiece
-    tokenizer.model is needed, and leave nothing under their output names; `finetune --dry-run` (which plans
-    from config.json alone) counts the parameters as transformers does.
+  - loratune uses its tokenizer.json: `loratune tokenize` gives transformers' ids on the corpus with and without
+    special tokens; `generate` completes a plain prompt as transformers does (greedy); `export --format gguf`
+    refuses the BPE vocabulary (not implemented yet) and leaves nothing; `finetune --dry-run` counts the
+    parameters as transformers does.
 """
 import json
 import os
@@ -100,29 +100,45 @@ def check_llama_cpp(ref, gguf, text, hf_ids, tok):
         llm.close()
 
 
-def check_loratune_refuses(ref, hf, n_params):
+def check_loratune_reads(ref, hf, n_params, tok):
+    """loratune uses the directory's tokenizer.json: ids equal transformers' on a corpus, greedy generation agrees."""
     corpus = os.path.join(ltref.FIXTURES, "text", "corpus.txt")
-    # A prepared dataset (from a tiny model's SentencePiece tokenizer) for the subcommands that need one.
-    tiny, data = ref.path("tiny-model"), ref.path("tiny-data")
+    lines_file = ref.path("lines.txt")
+    with open(corpus, encoding="utf-8") as f:
+        lines = [l for l in f.read().split("\n") if l.strip()]
+    extra = [QUESTION, "  leading spaces\tand tabs", "<|im_start|>user\nHi<|im_end|>", "123456789 1,000.5", "héllo wörld 日本語 🙂"]
+    lines = lines + extra
+    with open(lines_file, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    for special in (False, True):
+        args = ["tokenize", "--model", hf, "--file", lines_file, "--lines", "--json"] + ([] if special else ["--no-special"])
+        out, _, _ = ref.loratune(*args)
+        ours = [t["ids"] for t in json.loads(out)["texts"]]
+        theirs = [tok(l, add_special_tokens=special)["input_ids"] for l in lines]
+        same = sum(a == b for a, b in zip(ours, theirs))
+        first_bad = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), None)
+        ref.check(f"loratune tokenize equals transformers (add_special_tokens={special})",
+                  len(ours) == len(theirs) and same == len(lines),
+                  f"{same}/{len(lines)} lines" + ("" if first_bad is None else
+                                                  f"; first difference line {first_bad}: {ours[first_bad][:12]} vs "
+                                                  f"{theirs[first_bad][:12]}"))
+    prompt = next(iter(COMPLETIONS))
+    out, _, code = ref.loratune("generate", "--model", hf, "-p", prompt, "--json", "--dtype", "fp32", "--device", "cpu",
+                                "--set", "generate.temperature=0", "--set", f"generate.max_new_tokens={N_NEW}",
+                                expect=None)
+    text = json.loads(out)["text"] if code == 0 else ""
+    ref.check(f"loratune generate completes '{prompt}' with '{COMPLETIONS[prompt]}'", COMPLETIONS[prompt] in text,
+              f"exit {code}: {text!r}")
+    gguf_out = ref.path("smol.gguf")
+    _, err, code = ref.loratune("export", "--model", hf, "--format", "gguf", "--out", gguf_out, expect=None)
+    left = any(e.startswith("smol.gguf") for e in os.listdir(ref.tmp))
+    ref.check("export gguf refuses the tokenizer.json vocabulary (not implemented yet) and leaves nothing",
+              code == 2 and "tokenizer.json" in err and "not implemented yet" in err and not left,
+              f"exit {code}: {err.strip().splitlines()[0] if err.strip() else ''}")
+    data = ref.path("tiny-data")
+    tiny = ref.path("tiny-model")
     ref.loratune("init", "--out", tiny, "--corpus", corpus, "--tokenizer-vocab", "400")
     ref.loratune("prepare", corpus, "--model", tiny, "--split-text", "blank-line", "--seq-len", "64", "--out", data)
-    cases = {
-        "generate": (["generate", "--model", hf, "-p", "hi"], None),
-        "prepare": (["prepare", corpus, "--model", hf, "--out", ref.path("prep")], ref.path("prep")),
-        "finetune": (["finetune", "--model", hf, "--data", data, "--out", ref.path("run"), "--steps", "1"],
-                     ref.path("run")),
-        "eval": (["eval", "--model", hf, "--data", data], None),
-        "export gguf": (["export", "--model", hf, "--format", "gguf", "--out", ref.path("smol.gguf")],
-                        ref.path("smol.gguf")),
-    }
-    for name, (args, out) in cases.items():
-        _, err, code = ref.loratune(*args, expect=None)
-        want = [hf, "tokenizer.json", "not support yet", "SentencePiece tokenizer.model"]
-        missing = [w for w in want if w not in err]
-        left = out is not None and any(e.startswith(os.path.basename(out)) for e in os.listdir(os.path.dirname(out)))
-        ref.check(f"loratune {name} refuses the tokenizer.json-only model", code == 2 and not missing and not left,
-                  f"exit {code}" + (f", message lacks {missing}" if missing else "") +
-                  (", left output behind" if left else "") + f": {err.strip().splitlines()[0] if err.strip() else ''}")
     out, _, code = ref.loratune("finetune", "--model", hf, "--data", data, "--out", ref.path("dry"), "--dry-run",
                                 "--json", expect=None)
     planned = json.loads(out)["plan"]["parameters"] if code == 0 else None
@@ -137,7 +153,7 @@ def main():
         if check_files(ref, hf, gguf):
             text, ids, n_params, tok = check_transformers(ref, hf)
             check_llama_cpp(ref, gguf, text, ids, tok)
-            check_loratune_refuses(ref, hf, n_params)
+            check_loratune_reads(ref, hf, n_params, tok)
     except Exception as e:
         ref.check("the test ran to the end", False, f"{type(e).__name__}: {e}")
     ref.finish()
