@@ -119,8 +119,8 @@ std::string tokenizer_config_json(const Tokenizer& tok, const ModelHParams& hp) 
 }
 
 std::string generation_config_json(const ModelHParams& hp) {
+  json j;
   j["bos_token_id"] = hp.bos_token_id >= 0 ? json(hp.bos_token_id) : json(nullptr);
-  j["bos_token_id"] = hp.bos_token_id;
   j["eos_token_id"] = hp.eos_token_ids.size() == 1 ? json(hp.eos_token_ids[0]) : json(hp.eos_token_ids);
   j["do_sample"] = false;
   j["max_length"] = hp.max_position_embeddings;
