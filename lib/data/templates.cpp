@@ -269,7 +269,10 @@ bool token_ranges(const std::vector<int>& ids, const std::string& text, const To
   offsets.reserve(ids.size() + 1);
   for (int id : ids) {
     offsets.push_back(surface.size());
-    surface += tok.decode_piece(id);
+    // A tokenizer.json's special tokens written in the text (<|im_start|>) cover their own content; decode_piece
+    // gives "" for them (it streams generated text).
+    const bool literal = tok.kind() == TokenizerKind::HfJson && tok.type(id) == PieceType::Control;
+    surface += literal ? tok.piece(id) : tok.decode_piece(id);
   }
   offsets.push_back(surface.size());
   size_t lead = 0;  // 1 when SentencePiece added the dummy-prefix space
