@@ -420,7 +420,8 @@ PreparedDataset open_prepared(const std::string& dataset_dir, const std::string&
   if (d.manifest.tokenizer_fingerprint != tokenizer_fingerprint)
     fail_input(dataset_dir + ": the dataset was prepared with tokenizer " +
                    short_fingerprint(d.manifest.tokenizer_fingerprint) +
-                   "... but this model's tokenizer is " + short_fingerprint(tokenizer_fingerprint) + "...",
+                   "... but this model's tokenizer is " + short_fingerprint(tokenizer_fingerprint) +
+                   "... (the fingerprint covers the vocabulary file and the chat template)",
                "re-run `loratune prepare` with this model's tokenizer ({opt:model} DIR) to rebuild the dataset");
   d.train = open_split(dataset_dir, "train", d.manifest.token_bytes, d.manifest.train_rows);
   d.val = open_split(dataset_dir, "val", d.manifest.token_bytes, d.manifest.val_rows);

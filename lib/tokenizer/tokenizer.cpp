@@ -54,6 +54,14 @@ struct Tokenizer::Impl {
   int size() const { return hf ? hf->vocab_size() : static_cast<int>(pieces.size()); }
   VocabLookup lookup() const;
   bool find_byte_pieces() const;
+  // Special tokens and chat template from the files in `dir` (see from_model_dir); the fingerprint then
+  // covers the template the data is rendered with.
+  void resolve_beside(const std::string& dir) {
+    SpecialResolution r = resolve_special_tokens(dir, lookup(), path, special);
+    special = std::move(r.special);
+    chat_template = std::move(r.chat_template);
+    if (!chat_template.empty()) fingerprint = sha256_hex(bytes + std::string(1, '\0') + chat_template);
+  }
 };
 
 void Tokenizer::Impl::load(const std::string& model_path) {
@@ -136,10 +144,7 @@ Tokenizer Tokenizer::from_file(const std::string& tokenizer_model_path) {
     // A tokenizer.json names no special tokens itself: take them from the files beside it, as from_model_dir.
     impl->load_hf(p);
     const size_t slash = p.find_last_of('/');
-    SpecialResolution r = resolve_special_tokens(slash == std::string::npos ? "." : p.substr(0, slash),
-                                                 impl->lookup(), impl->path, impl->special);
-    impl->special = std::move(r.special);
-    impl->chat_template = std::move(r.chat_template);
+    impl->resolve_beside(slash == std::string::npos ? "." : p.substr(0, slash));
   } else {
     impl->load(p);
   }
@@ -162,11 +167,7 @@ Tokenizer Tokenizer::from_model_dir(const std::string& dir) {
   else
     fail_input(dir + ": no tokenizer.json or tokenizer.model found",
                "put the base model's tokenizer.json (or SentencePiece tokenizer.model) into " + dir);
-  SpecialResolution r = resolve_special_tokens(dir, impl->lookup(), impl->path, impl->special);
-  impl->special = std::move(r.special);
-  impl->chat_template = std::move(r.chat_template);
-  if (!impl->chat_template.empty())  // the fingerprint covers the template the data is rendered with
-    impl->fingerprint = sha256_hex(impl->bytes + std::string(1, '\0') + impl->chat_template);
+  impl->resolve_beside(dir);
   return Tokenizer(std::move(impl));
 }
 

@@ -231,8 +231,19 @@ TEST_CASE("finetune guards: NaN, tokenizer mismatch, dry run, full fine-tune", "
     const std::string jinja = "{% for m in messages %}{{ m['content'] }}{% endfor %}";
     lt_test::write_file(base + "/chat_template.jinja", jinja);
     lt_test::write_file(base + "/chat_template.json", json{{"chat_template", jinja}}.dump());
+    // The tokenizer fingerprint covers the chat template: data prepared before the template was added is
+    // refused, data prepared under this base is used.
+    auto stale = run_loratune("finetune --model " + shell_quote(base) + " --data " + shell_quote(setup().data) +
+                              " --out " + shell_quote(tmp.file("stale")) + " --steps 1");
+    CHECK(stale.code == 2);
+    CHECK_THAT(stale.err, Contains("prepared with tokenizer"));
+    auto data = tmp.file("data-with-template");
+    auto p = run_loratune("prepare " + shell_quote(lt_test::fixture("text/corpus.txt")) + " --model " +
+                          shell_quote(base) + " --template plain --split-text blank-line --seq-len 64 --out " + shell_quote(data));
+    INFO(p.err);
+    REQUIRE(p.code == 0);
     auto out = tmp.file("full-companions");
-    auto r = run_loratune("finetune --model " + shell_quote(base) + " --data " + shell_quote(setup().data) +
+    auto r = run_loratune("finetune --model " + shell_quote(base) + " --data " + shell_quote(data) +
                           " --out " + shell_quote(out) + " --threads 1 --batch-size 4 --full --steps 1");
     INFO(r.err);
     REQUIRE(r.code == 0);

@@ -106,7 +106,7 @@ def check_loratune_reads(ref, hf, n_params, tok):
     lines_file = ref.path("lines.txt")
     with open(corpus, encoding="utf-8") as f:
         lines = [l for l in f.read().split("\n") if l.strip()]
-    extra = [QUESTION, "  leading spaces\tand tabs", "<|im_start|>user\nHi<|im_end|>", "123456789 1,000.5", "héllo wörld 日本語 🙂"]
+    extra = [QUESTION, "  leading spaces\tand tabs", "<|im_start|>user Hi<|im_end|>", "123456789 1,000.5", "héllo wörld 日本語 🙂"]
     lines = lines + extra
     with open(lines_file, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")

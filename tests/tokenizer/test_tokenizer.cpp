@@ -362,9 +362,6 @@ TEST_CASE("from_model_dir and from_file refuse unusable inputs", "[tokenizer]") 
     const std::string missing = dir.file("nope");
     CHECK(contains(input_error([&] { Tokenizer::from_model_dir(missing); }).message(), missing));
   }
-  SECTION("directory without a tokenizer") {
-    CHECK(contains(input_error([&] { Tokenizer::from_model_dir(dir.path()); }).message(), "no tokenizer.model"));
-  }
   SECTION("a file instead of a directory") {
     write_file(dir.file("x"), "x");
     CHECK(contains(input_error([&] { Tokenizer::from_model_dir(dir.file("x")); }).message(), "not a directory"));
@@ -458,7 +455,7 @@ TEST_CASE("a model directory with tokenizer.json uses it, with its special token
     CHECK(tok.decode({6, 3, 4}) == "ab ab");                     // specials skipped
     CHECK(tok.decode_piece(4) == " ab");
     CHECK(tok.decode_piece(6).empty());
-    CHECK(tok.piece(4) == "\xC4\xA0ab");
+    CHECK(tok.piece(4) == "\xC4\xA0" "ab");
     CHECK(tok.type(6) == PieceType::Control);
     CHECK(tok.type(3) == PieceType::Normal);
     CHECK(tok.piece_to_id("ab") == 3);
