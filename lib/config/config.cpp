@@ -121,8 +121,8 @@ const std::vector<Field>& fields() {
     t.push_back(make_field<DataConfig, std::string>("data.delimiter", &Config::data, &DataConfig::delimiter,
         "The separator line between documents when data.text_split is delimiter."));
     t.push_back(make_field<DataConfig, std::string>("data.template", &Config::data, &DataConfig::template_name,
-        "Chat template: chatml, llama2, mistral, zephyr, alpaca, plain; empty = recognised from the model's "
-        "tokenizer_config.json, else plain."));
+        "Chat template: model (the model's own Jinja chat template), chatml, llama2, mistral, zephyr, alpaca, "
+        "plain; empty = model when the model has a chat template, else plain."));
     t.push_back(make_field<DataConfig, bool>("data.train_on_inputs", &Config::data, &DataConfig::train_on_inputs,
         "Train on prompts and user turns too (default: only completions / assistant turns)."));
     t.push_back(make_field<DataConfig, int64_t>("data.seq_len", &Config::data, &DataConfig::seq_len,

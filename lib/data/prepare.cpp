@@ -21,6 +21,7 @@
 #include "data/prepared.h"
 #include "data/shaping.h"
 #include "data/sources.h"
+#include "data/model_template.h"
 #include "data/templates.h"
 #include "tokenizer/tokenizer.h"
 
@@ -80,26 +81,30 @@ bool decide_pack(const DataOptions& d, const std::vector<std::string>& files, co
   return false;
 }
 
-TokenizedSample to_sample(const Record& r, const std::string& tmpl, const DataOptions& d, const Tokenizer& tok) {
+// The samples of one record: one, or (the model's template, per-turn masking) one per assistant message.
+std::vector<TokenizedSample> to_samples(const Record& r, const std::string& tmpl, const ModelTemplate* model,
+                                        const DataOptions& d, const Tokenizer& tok) {
   if (r.format == Format::Tokens) {
     TokenizedSample s;
     s.ids = r.input_ids;
     s.trained = r.trained;
     s.source = r.source;
     s.line = r.line;
-    return s;
+    return {std::move(s)};
   }
-  return tokenize(render(tmpl, r, d.train_on_inputs, tok.special().add_bos), tok, r, tmpl);
+  if (model) return model->samples(r, d.train_on_inputs);
+  return {tokenize(render(tmpl, r, d.train_on_inputs, tok.special().add_bos), tok, r, tmpl)};
 }
 
 // Tokenizes a batch on `threads` threads; results keep the input order (deterministic output).
-std::vector<TokenizedSample> tokenize_batch(const std::vector<Record>& batch, const std::string& tmpl,
-                                            const DataOptions& d, const Tokenizer& tok, int threads) {
-  std::vector<TokenizedSample> out(batch.size());
+std::vector<std::vector<TokenizedSample>> tokenize_batch(const std::vector<Record>& batch, const std::string& tmpl,
+                                                         const ModelTemplate* model, const DataOptions& d,
+                                                         const Tokenizer& tok, int threads) {
+  std::vector<std::vector<TokenizedSample>> out(batch.size());
   std::vector<std::exception_ptr> errors(threads);
   auto work = [&](int t) {
     try {
-      for (size_t i = t; i < batch.size(); i += threads) out[i] = to_sample(batch[i], tmpl, d, tok);
+      for (size_t i = t; i < batch.size(); i += threads) out[i] = to_samples(batch[i], tmpl, model, d, tok);
     } catch (...) {
       errors[t] = std::current_exception();
     }
@@ -179,6 +184,7 @@ class Pipeline {
   Pipeline(const PrepareRequest& req, const Tokenizer& tok, std::string tmpl, SourceOptions so, bool pack,
            const std::string& dir, int threads, const std::vector<std::string>& all_sources)
       : req_(req), d_(req.data), tok_(tok), tmpl_(std::move(tmpl)), so_(std::move(so)), threads_(threads) {
+    if (tmpl_ == kModelTemplate) model_ = std::make_unique<ModelTemplate>(tok);
     for (size_t i = 0; i < all_sources.size(); ++i)
       source_index_.emplace(all_sources[i], static_cast<uint32_t>(i));  // a repeated path keeps its first index
     const int token_bytes = token_bytes_for_vocab(tok.vocab_size());
@@ -196,7 +202,7 @@ class Pipeline {
     Record rec;
     auto flush = [&] {
       throw_if_interrupted("prepare");
-      auto samples = tokenize_batch(batch, tmpl_, d_, tok_, threads_);
+      auto samples = tokenize_batch(batch, tmpl_, model_.get(), d_, tok_, threads_);
       for (size_t i = 0; i < batch.size(); ++i) place(batch[i], std::move(samples[i]), forced_val);
       batch.clear();
     };
@@ -263,7 +269,8 @@ class Pipeline {
   }
 
  private:
-  void place(const Record& r, TokenizedSample&& s, bool forced_val) {
+  // A record's samples all go to the split its content hashes to.
+  void place(const Record& r, std::vector<TokenizedSample>&& samples, bool forced_val) {
     const std::string content = record_content(r);
     if (d_.dedup && !seen_.insert(dedup_key(content)).second) {
       ++c_.duplicates;
@@ -272,8 +279,13 @@ class Pipeline {
     const bool val = forced_val || (req_.val_inputs.empty() && is_val(content, d_.val_fraction));
     const auto src = source_index_.find(r.source);
     LT_CHECK(src != source_index_.end(), "prepare: record from an unlisted source " + r.source);
-    s.source_index = src->second;
-    SplitOutput& out = val ? val_ : train_;
+    for (TokenizedSample& s : samples) {
+      s.source_index = src->second;
+      place_sample(r, std::move(s), val ? val_ : train_);
+    }
+  }
+
+  void place_sample(const Record& r, TokenizedSample&& s, SplitOutput& out) {
     ++c_.lengths[static_cast<int64_t>(s.ids.size())];
     std::vector<TokenizedSample> pieces;
     if (static_cast<int64_t>(s.ids.size()) > d_.seq_len) {
@@ -310,6 +322,7 @@ class Pipeline {
   const DataOptions& d_;
   const Tokenizer& tok_;
   std::string tmpl_;
+  std::unique_ptr<ModelTemplate> model_;  // when tmpl_ is "model"
   SourceOptions so_;
   int threads_;
   SplitOutput train_, val_;
@@ -328,17 +341,19 @@ json sha256_of_files(const std::vector<std::string>& files) {
 }  // namespace
 
 TemplateChoice choose_template(const std::string& requested, const Tokenizer& tok) {
+  if (requested == kModelTemplate) {
+    if (tok.chat_template().empty())
+      fail_input("template 'model': the model has no chat template",
+                 "choose a built-in {opt:template} (" + join(template_names(), ", ") + ")");
+    return {requested, "--template"};  // lt-allow-flag: where the template came from, a report value
+  }
   if (!requested.empty()) {
     if (!is_template_name(requested))
       fail_input("unknown template '" + requested + "'" + did_you_mean(requested, template_names()),
-                 "built-in templates: " + join(template_names(), ", "));
+                 "built-in templates: " + join(template_names(), ", ") + ", or 'model' (the model's own)");
     return {requested, "--template"};  // lt-allow-flag: where the template came from, a report value
   }
-  if (!tok.chat_template().empty()) {
-    if (auto name = recognize_template(tok.chat_template())) return {*name, "tokenizer_config.json"};
-    fail_input("the model's chat template (tokenizer_config.json) is not one loratune recognises",
-               "choose the matching built-in template with {opt:template} (" + join(template_names(), ", ") + ")");
-  }
+  if (!tok.chat_template().empty()) return {kModelTemplate, "the model's chat template"};
   return {"plain", "default"};
 }
 

@@ -33,12 +33,12 @@ struct PrepareResult {
 
 PrepareResult prepare_dataset(const PrepareRequest& req);
 
-// The chat template prepare uses: `requested` (--template; an unknown name is an input error with a
-// suggestion), else the model's chat_template recognised as a built-in (an unrecognised one is an input
-// error naming --template), else "plain". Returns {name, where it came from}.
+// The chat template prepare uses: `requested` (a built-in, or "model"; an unknown name is an input error
+// with a suggestion), else "model" when the model has a chat template (data/model_template.h), else
+// "plain". Returns {name, where it came from}.
 struct TemplateChoice {
   std::string name;
-  std::string source;  // "--template" | "tokenizer_config.json" | "default"
+  std::string source;  // "--template" | "the model's chat template" | "default"
 };
 TemplateChoice choose_template(const std::string& requested, const Tokenizer& tok);
 

@@ -339,24 +339,7 @@ bool is_template_name(const std::string& name) {
   return false;
 }
 
-std::optional<std::string> recognize_template(const std::string& jinja) {
-  if (contains(jinja, "<|im_start|>") && contains(jinja, "<|im_end|>")) return std::string("chatml");
-  if (contains(jinja, "[INST]")) {
-    if (contains(jinja, "<<SYS>>")) return std::string("llama2");
-    // Mistral v3 (tool calls, [INST] as a control token, system prompt before the last user turn) and
-    // v7 ([SYSTEM_PROMPT]) render differently from v0.1's format: not recognised.
-    if (contains(jinja, "[SYSTEM_PROMPT]") || contains(jinja, "[AVAILABLE_TOOLS]") ||
-        contains(jinja, "[TOOL_CALLS]"))
-      return std::nullopt;
-    return std::string("mistral");
-  }
-  // Zephyr writes eos_token after each turn; Phi-3 uses the same role tags but closes turns with <|end|>.
-  if (contains(jinja, "<|user|>") && contains(jinja, "<|assistant|>") && contains(jinja, "eos_token") &&
-      !contains(jinja, "<|end|>"))
-    return std::string("zephyr");
-  if (contains(jinja, "### Instruction:") && contains(jinja, "### Response:")) return std::string("alpaca");
-  return std::nullopt;
-}
+std::vector<Message> record_conversation(const Record& r) { return conversation(r); }
 
 std::vector<Segment> render(const std::string& template_name, const Record& r, bool train_on_inputs,
                             bool add_bos) {

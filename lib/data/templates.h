@@ -83,11 +83,9 @@ namespace loratune::data {
 std::vector<std::string> template_names();
 bool is_template_name(const std::string& name);
 
-// Recognises a Jinja chat_template (from tokenizer_config.json) as one of the built-ins by its distinctive
-// markers (<|im_start|>; [INST] with <<SYS>>; [INST] alone; <|user|>/<|assistant|> with eos_token;
-// ### Instruction:/### Response:). nullopt when it is not recognised (Llama 3, Gemma, Phi-3, Mistral
-// v7 with [SYSTEM_PROMPT], ...): the caller then refuses it, naming --template.
-std::optional<std::string> recognize_template(const std::string& jinja);
+// A PromptCompletion, Alpaca or Chat record as a conversation (PromptCompletion and Alpaca become one user
+// and one assistant turn). A role other than system/user/assistant is an input error naming file:line.
+std::vector<Message> record_conversation(const Record& r);
 
 // Renders a record with a template (see the table above). Prompt/user/system text is untrained unless
 // train_on_inputs, which trains everything except BOS. add_bos puts a Bos segment first (the caller passes

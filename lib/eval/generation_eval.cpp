@@ -8,6 +8,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/strings.h"
+#include "data/model_template.h"
 #include "data/templates.h"
 
 namespace loratune::eval {
@@ -93,6 +94,7 @@ std::vector<GenerationSample> read_generation_samples(const std::string& path, i
 
 std::vector<int> generation_prompt_ids(const GenerationSample& s, const std::string& template_name,
                                        const Tokenizer& tok) {
+  if (template_name == data::kModelTemplate) return data::ModelTemplate(tok).generation_prompt(s.record);
   const auto segments = data::render_generation_prompt(template_name, s.record, tok.special().add_bos);
   const data::TokenizedSample t = data::tokenize(segments, tok, s.record, template_name);
   if (t.ids.empty())

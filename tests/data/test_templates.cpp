@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "data/model_template.h"
 #include "data/sample.h"
 #include "data/templates.h"
 #include "test_util.h"
@@ -348,68 +350,6 @@ TEST_CASE("records that do not fit a template are input errors naming file:line"
   }
 }
 
-TEST_CASE("recognize_template identifies the built-ins from real Jinja templates", "[data]") {
-  const std::string chatml =
-      "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
-      "{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}{% endif %}"
-      "{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
-      "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
-  const std::string llama2 =
-      "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
-      "{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}"
-      "{% set system_message = false %}{% endif %}{% for message in loop_messages %}"
-      "{% if loop.index0 == 0 and system_message != false %}"
-      "{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}"
-      "{% else %}{% set content = message['content'] %}{% endif %}{% if message['role'] == 'user' %}"
-      "{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}{% elif message['role'] == 'assistant' %}"
-      "{{ ' '  + content.strip() + ' ' + eos_token }}{% endif %}{% endfor %}";
-  const std::string mistral =
-      "{{ bos_token }}{% for message in messages %}"
-      "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
-      "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
-      "{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}"
-      "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token}}{% endif %}{% endfor %}";
-  const std::string zephyr =
-      "{% for message in messages %}\n{% if message['role'] == 'user' %}\n"
-      "{{ '<|user|>\\n' + message['content'] + eos_token }}\n{% elif message['role'] == 'system' %}\n"
-      "{{ '<|system|>\\n' + message['content'] + eos_token }}\n{% elif message['role'] == 'assistant' %}\n"
-      "{{ '<|assistant|>\\n'  + message['content'] + eos_token }}\n{% endif %}\n"
-      "{% if loop.last and add_generation_prompt %}\n{{ '<|assistant|>' }}\n{% endif %}\n{% endfor %}";
-  const std::string alpaca =
-      "{% for message in messages %}{% if message['role'] == 'user' %}"
-      "{{ '### Instruction:\\n' + message['content'] + '\\n\\n' }}{% elif message['role'] == 'assistant' %}"
-      "{{ '### Response:\\n' + message['content'] + eos_token + '\\n\\n' }}{% endif %}{% endfor %}"
-      "{% if add_generation_prompt %}{{ '### Response:\\n' }}{% endif %}";
-  CHECK(recognize_template(chatml) == std::optional<std::string>("chatml"));
-  CHECK(recognize_template(llama2) == std::optional<std::string>("llama2"));
-  CHECK(recognize_template(mistral) == std::optional<std::string>("mistral"));
-  CHECK(recognize_template(zephyr) == std::optional<std::string>("zephyr"));
-  CHECK(recognize_template(alpaca) == std::optional<std::string>("alpaca"));
-
-  SECTION("other families are not recognised") {
-    const std::string llama3 =
-        "{{ bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + "
-        "'<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}";
-    const std::string gemma =
-        "{{ bos_token }}{% for message in messages %}{{ '<start_of_turn>' + role + '\\n' + "
-        "message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}";
-    const std::string phi3 =
-        "{% for message in messages %}{% if message['role'] == 'user' %}{{'<|user|>\\n' + message['content'] "
-        "+ '<|end|>\\n' + '<|assistant|>\\n'}}{% elif message['role'] == 'assistant' %}{{message['content'] + "
-        "'<|end|>\\n'}}{% endif %}{% endfor %}{{ eos_token }}";
-    const std::string mistral_v7 =
-        "{{ bos_token }}{% if system_message is defined %}{{ '[SYSTEM_PROMPT]' + system_message + "
-        "'[/SYSTEM_PROMPT]' }}{% endif %}{% for message in loop_messages %}{% if message['role'] == 'user' %}"
-        "{{ '[INST]' + message['content'] + '[/INST]' }}{% endif %}{% endfor %}";
-    CHECK_FALSE(recognize_template(llama3).has_value());
-    CHECK_FALSE(recognize_template(gemma).has_value());
-    CHECK_FALSE(recognize_template(phi3).has_value());
-    CHECK_FALSE(recognize_template(mistral_v7).has_value());
-    CHECK_FALSE(recognize_template("").has_value());
-    CHECK_FALSE(recognize_template("{% for m in messages %}{{ m['content'] }}{% endfor %}").has_value());
-  }
-}
-
 TEST_CASE("tokenize gives an exact per-token mask", "[data]") {
   const Tokenizer& tok = trained_tokenizer();
   const int bos = tok.special().bos, eos = tok.special().eos;
@@ -507,4 +447,115 @@ TEST_CASE("tokenize falls back to per-segment encoding when pieces do not map ba
   for (int id : tok.encode("Answer \xe6\x96\x87.", false)) expected.push_back(id);
   expected.push_back(tok.special().eos);
   CHECK(trained_ids == expected);
+}
+
+namespace {
+// A model directory with the trained SentencePiece tokenizer and `jinja` as its chat template.
+Tokenizer with_template(lt_test::TempDir& dir, const std::string& jinja) {
+  lt_test::write_file(dir.file("tokenizer.model"), trained_tokenizer().serialized_model());
+  nlohmann::json cfg{{"eos_token", "</s>"}, {"bos_token", "<s>"}, {"chat_template", jinja}};
+  lt_test::write_file(dir.file("tokenizer_config.json"), cfg.dump());
+  return Tokenizer::from_model_dir(dir.path());
+}
+
+const char* const kTurns =
+    "{% for m in messages %}{{ '<|' + m['role'] + '|>\n' + m['content'] }}"
+    "{% if m['role'] == 'assistant' %}{{ eos_token }}{% endif %}{{ '\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}";
+
+bool has(const std::vector<std::string>& runs, size_t i, const std::string& part) {
+  return i < runs.size() && runs[i].find(part) != std::string::npos;
+}
+}  // namespace
+
+TEST_CASE("the model's own template: answers and their end-of-turn token are trained", "[data]") {
+  lt_test::TempDir dir("lt-model-template");
+  const Record r = chat_record();
+  SECTION("incremental rendering, prefixes preserved: one sample") {
+    const Tokenizer tok = with_template(dir, kTurns);
+    const ModelTemplate t(tok);
+    TemplateMasking m{};
+    const auto samples = t.samples(r, false, &m);
+    REQUIRE(samples.size() == 1);
+    CHECK(m == TemplateMasking::Prefix);
+    const auto runs = trained_token_runs(samples[0], tok);
+    REQUIRE(runs.size() == 2);
+    CHECK(has(runs, 0, "License rights."));
+    CHECK(runs[0].size() >= 4);
+    CHECK(runs[0].substr(runs[0].size() - 4) == "</s>");
+    CHECK(has(runs, 1, "copies of the work."));
+    CHECK(runs[1].substr(runs[1].size() - 4) == "</s>");
+    CHECK_FALSE(has(runs, 0, "assistant"));
+    // The whole rendering, tokenized: nothing but the user/system text is left out of the mask.
+    const std::string untrained = [&] {
+      std::string out;
+      for (size_t i = 0; i < samples[0].ids.size(); ++i)
+        if (!samples[0].trained[i]) out += surface({samples[0].ids[i]}, tok);
+      return out;
+    }();
+    CHECK(untrained.find("You are terse.") != std::string::npos);
+    CHECK(untrained.find("License") == std::string::npos);
+    SECTION("train_on_inputs trains everything") {
+      const auto all = t.samples(r, true);
+      REQUIRE(all.size() == 1);
+      CHECK(std::count(all[0].trained.begin(), all[0].trained.end(), uint8_t{1}) ==
+            static_cast<std::ptrdiff_t>(all[0].ids.size()));
+    }
+  }
+  SECTION("a template that rewrites earlier answers: one sample per answer") {
+    const std::string jinja =
+        "{% for m in messages %}{% if m['role'] == 'assistant' and not loop.last %}"
+        "{{ '<|assistant|>\n[earlier]' + eos_token + '\n' }}"
+        "{% else %}{{ '<|' + m['role'] + '|>\n' + m['content'] }}"
+        "{% if m['role'] == 'assistant' %}{{ eos_token }}{% endif %}{{ '\n' }}{% endif %}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}";
+    const Tokenizer tok = with_template(dir, jinja);
+    TemplateMasking m{};
+    const auto samples = ModelTemplate(tok).samples(r, false, &m);
+    CHECK(m == TemplateMasking::PerTurn);
+    REQUIRE(samples.size() == 2);
+    const auto first = trained_token_runs(samples[0], tok), second = trained_token_runs(samples[1], tok);
+    REQUIRE(first.size() == 1);
+    CHECK(has(first, 0, "License rights."));
+    REQUIRE(second.size() == 1);
+    CHECK(has(second, 0, "copies of the work."));
+    CHECK(tok.decode(std::vector<int>(samples[1].ids.begin(), samples[1].ids.end())).find("[earlier]") !=
+          std::string::npos);
+  }
+  SECTION("{% generation %} blocks mark the trained text") {
+    const std::string jinja =
+        "{% for m in messages %}{% if m['role'] == 'assistant' %}{{ '<|assistant|>\n' }}"
+        "{% generation %}{{ m['content'] + eos_token }}{% endgeneration %}{{ '\n' }}"
+        "{% else %}{{ '<|' + m['role'] + '|>\n' + m['content'] + '\n' }}{% endif %}{% endfor %}";
+    const Tokenizer tok = with_template(dir, jinja);
+    TemplateMasking m{};
+    const auto samples = ModelTemplate(tok).samples(r, false, &m);
+    CHECK(m == TemplateMasking::GenerationTags);
+    REQUIRE(samples.size() == 1);
+    const auto runs = trained_token_runs(samples[0], tok);
+    REQUIRE(runs.size() == 2);
+    CHECK(has(runs, 0, "License rights."));
+    CHECK(has(runs, 1, "copies of the work.</s>"));
+  }
+  SECTION("the generation prompt is the rendering with add_generation_prompt") {
+    const Tokenizer tok = with_template(dir, kTurns);
+    const Record pc = pc_record("What is granted?", "ignored");
+    CHECK(ModelTemplate(tok).generation_prompt(pc) == tok.encode("<|user|>\nWhat is granted?\n<|assistant|>\n", false));
+  }
+  SECTION("errors name the record") {
+    const Tokenizer tok = with_template(
+        dir, "{% if messages[0]['role'] == 'system' %}{{ raise_exception('no system messages') }}{% endif %}" +
+                 std::string(kTurns));
+    const Error e = input_error([&] { ModelTemplate(tok).samples(r, false); });
+    CHECK(contains(e.message(), "chats.jsonl:7"));
+    CHECK(contains(e.message(), "no system messages"));
+    Record first = r;
+    first.messages = {{"assistant", "Hi."}, {"user", "Hello."}};
+    const Tokenizer plain = with_template(dir, kTurns);
+    CHECK(contains(input_error([&] { ModelTemplate(plain).samples(first, false); }).message(),
+                   "starts with an assistant message"));
+  }
+  SECTION("a model without a template") {
+    CHECK(contains(input_error([&] { ModelTemplate t(trained_tokenizer()); }).message(), "no chat template"));
+  }
 }

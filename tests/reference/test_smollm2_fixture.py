@@ -100,6 +100,49 @@ def check_llama_cpp(ref, gguf, text, hf_ids, tok):
         llm.close()
 
 
+def check_chat_prepare(ref, hf, tok):
+    """prepare renders chat records with the model's own template: tokens equal transformers'
+    apply_chat_template(tokenize=True); exactly each answer and its <|im_end|> are trained."""
+    import numpy as np
+    convs = [
+        [{"role": "user", "content": "What is the capital of France?"}, {"role": "assistant", "content": "Paris."},
+         {"role": "user", "content": "And of Germany?"}, {"role": "assistant", "content": "Berlin."}],
+        [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "2+2?"},
+         {"role": "assistant", "content": " 4 "}],
+        [{"role": "user", "content": "Write <b>bold</b> and 日本語."}, {"role": "assistant", "content": "<b>OK</b> 日本語\n"}],
+    ]
+    src = ref.path("chats.jsonl")
+    with open(src, "w", encoding="utf-8") as f:
+        for c in convs:
+            f.write(json.dumps({"messages": c}, ensure_ascii=False) + "\n")
+    out_dir = ref.path("chat-data")
+    ref.loratune("prepare", src, "--model", hf, "--out", out_dir, "--val-fraction", "0", "--seq-len", "256")
+    with open(os.path.join(out_dir, "manifest.json")) as f:
+        manifest = json.load(f)
+    dt = {2: np.uint16, 4: np.uint32}[manifest["token_bytes"]]
+    ids = np.fromfile(os.path.join(out_dir, "train", "tokens.bin"), dtype=dt).tolist()
+    mask = np.fromfile(os.path.join(out_dir, "train", "mask.bin"), dtype=np.uint8).tolist()
+    theirs, answers = [], []
+    for c in convs:
+        theirs += tok.apply_chat_template(c, tokenize=True, return_dict=False)
+        answers += [m["content"] + "<|im_end|>" for m in c if m["role"] == "assistant"]
+    runs, cur = [], []
+    for i, k in zip(ids, mask):
+        if k:
+            cur.append(i)
+        elif cur:
+            runs.append(tok.decode(cur))
+            cur = []
+    if cur:
+        runs.append(tok.decode(cur))
+    ref.check("prepare with the model's template: template 'model' recorded", manifest["template"] == "model",
+              manifest["template"])
+    ref.check("prepare with the model's template: ids equal apply_chat_template's", ids == theirs,
+              f"{len(ids)} vs {len(theirs)} ids")
+    ref.check("prepare with the model's template: the trained tokens are each answer and its <|im_end|>",
+              runs == answers, f"{runs!r} vs {answers!r}")
+
+
 def check_loratune_reads(ref, hf, n_params, tok):
     """loratune uses the directory's tokenizer.json: ids equal transformers' on a corpus, greedy generation agrees."""
     corpus = os.path.join(ltref.FIXTURES, "text", "corpus.txt")
@@ -122,6 +165,7 @@ def check_loratune_reads(ref, hf, n_params, tok):
                   f"{same}/{len(lines)} lines" + ("" if first_bad is None else
                                                   f"; first difference line {first_bad}: {ours[first_bad][:12]} vs "
                                                   f"{theirs[first_bad][:12]}"))
+    check_chat_prepare(ref, hf, tok)
     prompt = next(iter(COMPLETIONS))
     out, _, code = ref.loratune("generate", "--model", hf, "-p", prompt, "--json", "--dtype", "fp32", "--device", "cpu",
                                 "--set", "generate.temperature=0", "--set", f"generate.max_new_tokens={N_NEW}",
