@@ -39,7 +39,8 @@ void register_prepare(CLI::App& app, GlobalOptions& g, Action& action) {
   add_config_flag(*sub, g, "--format", "data.format", "auto | text | prompt_completion | alpaca | chat | tokens");
   add_config_flag(*sub, g, "--split-text", "data.text_split", ".txt/.md documents: none | blank-line | delimiter");
   add_config_flag(*sub, g, "--delimiter", "data.delimiter", "Separator line for --split-text delimiter");
-  add_config_flag(*sub, g, "--template", "data.template", "chatml | llama2 | mistral | zephyr | alpaca | plain");
+  add_config_flag(*sub, g, "--template", "data.template",
+                  "model (the model's own chat template; the default when it has one) | chatml | llama2 | mistral | zephyr | alpaca | plain");
   auto* sets = &g.flag_sets;
   sub->add_flag_callback("--train-on-inputs", [sets] { sets->push_back("data.train_on_inputs=true"); },
                          "Also train on prompts / user turns [config: data.train_on_inputs]");

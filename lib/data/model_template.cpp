@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/strings.h"
 #include "data/templates.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
@@ -51,11 +52,7 @@ ModelTemplate::ModelTemplate(const Tokenizer& tok) : tok_(tok) {
   if (tok.chat_template().empty())
     fail_input("template 'model': the model has no chat template (tokenizer_config.json chat_template, "
                "chat_template.json or chat_template.jinja)",
-               "choose a built-in {opt:template} (" + [] {
-                 std::string s;
-                 for (const auto& n : template_names()) s += (s.empty() ? "" : ", ") + n;
-                 return s;
-               }() + ")");
+               "choose a built-in {opt:template} (" + join(template_names(), ", ") + ")");
   tpl_ = std::make_shared<const ChatTemplate>(ChatTemplate::parse(tok.chat_template(), template_file(tok)));
   const SpecialTokens& sp = tok.special();
   if (sp.bos >= 0) bos_ = tok.piece(sp.bos);
