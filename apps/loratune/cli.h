@@ -15,6 +15,7 @@ struct GlobalOptions {
   std::string config_file;
   std::vector<std::string> sets;       // --set key=value, in order
   std::vector<std::string> flag_sets;  // dedicated flags (--device, --max-new-tokens, ...) as key=value
+  std::vector<std::string> template_vars;  // --template-var NAME=VALUE, merged into data.template_vars
   bool print_config = false;
   bool json = false;
 };
@@ -22,6 +23,10 @@ struct GlobalOptions {
 // Registers an option whose value becomes the override "key=value" (applied after --config and --set).
 CLI::Option* add_config_flag(CLI::App& app, GlobalOptions& g, const std::string& flag, const std::string& key,
                              const std::string& description);
+
+// --template-var NAME=VALUE (repeatable): one variable of the model's chat template, added to
+// data.template_vars after every other override; VALUE is JSON when it parses as JSON, else a string.
+void add_template_var_flag(CLI::App& app, GlobalOptions& g);
 
 // base (defaults, or a run's config) -> --config -> --set -> flags; validates; applies runtime settings
 // (threads, log level).

@@ -38,6 +38,7 @@ int run(const GlobalOptions& g, const EvalArgs& a) {
   req.model = model_spec(cfg);
   req.eval = eval_options(cfg.eval);
   req.template_name = cfg.data.template_name;
+  req.template_vars = cfg.data.template_vars;
   req.sampling = sampling_options(cfg);
   req.run_dir = a.run_dir;
   req.compare_base = a.compare_base;
@@ -79,6 +80,7 @@ void register_eval(CLI::App& app, GlobalOptions& g, Action& action) {
   add_config_flag(*sub, g, "--prompts", "eval.prompts", "JSONL of {\"prompt\"|\"messages\", \"reference\"}");
   add_config_flag(*sub, g, "--max-samples", "eval.max_samples", "Evaluate only the first N prompts (0 = all)");
   add_config_flag(*sub, g, "--template", "data.template", "Chat template for --prompts (default: as prepare)");
+  add_template_var_flag(*sub, g);
   add_config_flag(*sub, g, "--max-new-tokens,-n", "generate.max_new_tokens", "Maximum tokens per answer");
   add_config_flag(*sub, g, "--temperature,-t", "generate.temperature", "Sampling temperature (0 = greedy)");
   auto* sets = &g.flag_sets;

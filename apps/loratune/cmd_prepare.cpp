@@ -41,6 +41,7 @@ void register_prepare(CLI::App& app, GlobalOptions& g, Action& action) {
   add_config_flag(*sub, g, "--delimiter", "data.delimiter", "Separator line for --split-text delimiter");
   add_config_flag(*sub, g, "--template", "data.template",
                   "model (the model's own chat template; the default when it has one) | chatml | llama2 | mistral | zephyr | alpaca | plain");
+  add_template_var_flag(*sub, g);
   auto* sets = &g.flag_sets;
   sub->add_flag_callback("--train-on-inputs", [sets] { sets->push_back("data.train_on_inputs=true"); },
                          "Also train on prompts / user turns [config: data.train_on_inputs]");
@@ -59,6 +60,7 @@ void register_prepare(CLI::App& app, GlobalOptions& g, Action& action) {
       "Examples:\n"
       "  loratune prepare docs/ --model base-model --out prepared            # raw text, packed\n"
       "  loratune prepare qa.jsonl --model base-model --template chatml --seq-len 1024 --out prepared\n"
+      "  loratune prepare chats.jsonl --model Qwen3-0.6B --template-var enable_thinking=false --out prepared\n"
       "  loratune prepare 'data/*.jsonl' --tokenizer tokenizer.model --val held-out.jsonl --on-error skip --out p\n"
       "Output: <out>/manifest.json, report.json, train/ and val/ (tokens.bin, mask.bin, rows.bin, starts.bin).");
   sub->callback([&g, &action, req] { action = [&g, req] { return run(g, *req); }; });

@@ -39,6 +39,7 @@ data::DataOptions data_options(const DataConfig& d) {
   o.text_split = choice(data::parse_text_split(d.text_split), d.text_split, "data.text_split", data::text_split_names());
   o.delimiter = d.delimiter;
   o.template_name = d.template_name;
+  o.template_vars = d.template_vars;
   o.train_on_inputs = d.train_on_inputs;
   o.seq_len = d.seq_len;
   o.stride = d.stride;

@@ -86,6 +86,20 @@ Field make_field(std::string key, S Config::*sec, T S::*mem, std::string doc,
       }
       (c.*sec).*mem = out;
     };
+  } else if constexpr (std::is_same_v<T, std::map<std::string, std::string>>) {
+    // Names to JSON values of any type, each kept as its JSON text.
+    f.type = "json map";
+    f.get = [sec, mem](const Config& c) {
+      json o = json::object();
+      for (const auto& [k, v] : (c.*sec).*mem) o[k] = json::parse(v);
+      return o;
+    };
+    f.set = [sec, mem, key](Config& c, const json& v, const std::string& where) {
+      if (!v.is_object()) type_error(where, key, "an object of name -> JSON value", v);
+      T out;
+      for (const auto& [k, e] : v.items()) out[k] = e.dump();
+      (c.*sec).*mem = out;
+    };
   } else {
     static_assert(std::is_same_v<T, std::vector<std::string>>, "unsupported config field type");
     f.type = "list";
@@ -123,6 +137,11 @@ const std::vector<Field>& fields() {
     t.push_back(make_field<DataConfig, std::string>("data.template", &Config::data, &DataConfig::template_name,
         "Chat template: model (the model's own Jinja chat template), chatml, llama2, mistral, zephyr, alpaca, "
         "plain; empty = model when the model has a chat template, else plain."));
+    t.push_back(make_field<DataConfig, std::map<std::string, std::string>>("data.template_vars", &Config::data,
+        &DataConfig::template_vars,
+        "Extra variables for the model's own chat template, as transformers' apply_chat_template(**kwargs): "
+        "{\"enable_thinking\": false} or name=value,name=value (a value that parses as JSON is that value, "
+        "else a string). The built-in templates ignore them."));
     t.push_back(make_field<DataConfig, bool>("data.train_on_inputs", &Config::data, &DataConfig::train_on_inputs,
         "Train on prompts and user turns too (default: only completions / assistant turns)."));
     t.push_back(make_field<DataConfig, int64_t>("data.seq_len", &Config::data, &DataConfig::seq_len,
@@ -343,6 +362,23 @@ json parse_scalar(const Field& f, const std::string& text, const std::string& wh
     } catch (const std::exception&) {
       return bad("a number");
     }
+  }
+  if (f.type == "json map") {  // a JSON object, or name=value,name=value (JSON when it parses, else a string)
+    if (!text.empty() && text.front() == '{') {
+      auto j = json::parse(text, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) return bad("a JSON object or name=value pairs");
+      return j;
+    }
+    json obj = json::object();
+    for (const auto& part : split(text, ',')) {
+      if (trim(part).empty()) continue;
+      const auto eq = part.find('=');
+      if (eq == std::string::npos || trim(part.substr(0, eq)).empty()) return bad("a JSON object or name=value pairs");
+      const std::string value = trim(part.substr(eq + 1));
+      auto j = json::parse(value, nullptr, false);
+      obj[trim(part.substr(0, eq))] = j.is_discarded() ? json(value) : j;
+    }
+    return obj;
   }
   if (f.type == "int map" || f.type == "float map") {  // a JSON object, or pattern=value,pattern=value
     if (!text.empty() && text.front() == '{') {

@@ -40,6 +40,7 @@ struct DataConfig {
   std::string text_split = "none";  // .txt/.md: none (one document per file) | blank-line | delimiter
   std::string delimiter;            // the separator line when text_split = delimiter
   std::string template_name;        // "" = from the model's tokenizer_config.json, else plain
+  std::map<std::string, std::string> template_vars;  // the model's template: name -> JSON value text
   bool train_on_inputs = false;     // also train on prompts / user turns
   int64_t seq_len = 512;
   int64_t stride = 0;               // overlap between chunks of long documents

@@ -48,7 +48,22 @@ const char* template_masking_name(TemplateMasking m) {
   return "?";
 }
 
-ModelTemplate::ModelTemplate(const Tokenizer& tok) : tok_(tok) {
+ModelTemplate::ModelTemplate(const Tokenizer& tok, const TemplateVars& vars) : tok_(tok) {
+  static const std::vector<std::string> kReserved = {"messages",  "add_generation_prompt", "bos_token",
+                                                     "eos_token", "unk_token",             "pad_token"};
+  ordered_json user = ordered_json::object();
+  for (const auto& [name, text] : vars) {
+    if (std::find(kReserved.begin(), kReserved.end(), name) != kReserved.end())
+      fail_input("template variable '" + name + "' is set by loratune itself and cannot be given",
+                 "drop it from {opt:template-var} (the variables set for the template are: " + join(kReserved, ", ") +
+                     ")");
+    ordered_json v = ordered_json::parse(text, nullptr, false);
+    if (v.is_discarded())
+      fail_input("template variable '" + name + "': '" + text + "' is not a JSON value",
+                 "give a JSON value (true, 3, \"text\", [..], {..})");
+    user[name] = std::move(v);
+  }
+  vars_ = user.dump();
   if (tok.chat_template().empty())
     fail_input("template 'model': the model has no chat template (tokenizer_config.json chat_template, "
                "chat_template.json or chat_template.jinja)",
@@ -65,9 +80,16 @@ ModelTemplate::ModelTemplate(const Tokenizer& tok) : tok_(tok) {
 
 std::string ModelTemplate::render(const std::vector<Message>& msgs, size_t count, bool generation_prompt,
                                   const Record& r, std::vector<std::pair<size_t, size_t>>* spans) const {
-  ordered_json vars = ordered_json::object();
+  ordered_json vars = ordered_json::parse(vars_);
   ordered_json m = ordered_json::array();
-  for (size_t i = 0; i < count; ++i) m.push_back(ordered_json{{"role", msgs[i].role}, {"content", msgs[i].content}});
+  for (size_t i = 0; i < count; ++i) {
+    ordered_json msg{{"role", msgs[i].role}, {"content", msgs[i].content}};
+    if (!msgs[i].extra.empty()) {
+      const ordered_json extra = ordered_json::parse(msgs[i].extra);
+      for (const auto& [k, v] : extra.items()) msg[k] = v;
+    }
+    m.push_back(std::move(msg));
+  }
   vars["messages"] = std::move(m);
   vars["add_generation_prompt"] = generation_prompt;
   const SpecialTokens& sp = tok_.special();
@@ -218,6 +240,19 @@ std::vector<int> ModelTemplate::generation_prompt(const Record& r) const {
   const std::string text = render(msgs, msgs.size(), true, r);
   const TokenizedSample s = tokenize_text(text, std::vector<uint8_t>(text.size(), 0), r, false);
   return {s.ids.begin(), s.ids.end()};
+}
+
+PromptTemplate::PromptTemplate(std::string name, const Tokenizer& tok, const TemplateVars& vars)
+    : name_(std::move(name)), tok_(tok) {
+  if (name_ == kModelTemplate) model_.emplace(tok, vars);
+}
+
+std::vector<int> PromptTemplate::ids(const Record& r) const {
+  if (model_) return model_->generation_prompt(r);
+  const TokenizedSample t = tokenize(render_generation_prompt(name_, r, tok_.special().add_bos), tok_, r, name_);
+  if (t.ids.empty())
+    fail_input(where(r) + ": the prompt renders to no tokens", "give the sample a non-empty prompt");
+  return {t.ids.begin(), t.ids.end()};
 }
 
 }  // namespace loratune::data

@@ -11,12 +11,16 @@
 //     renders an empty <think></think> only in the last turn) is handled per turn ("per-turn"): one sample
 //     per assistant message, rendered up to that message, with only that answer trained; all of them come
 //     from one record and go to the same split.
-// Variables: messages, add_generation_prompt, the tokenizer's bos/eos/unk/pad token strings (when it has
-// them). Text records ignore the template (<s>[text]</s>, as with the built-ins). The rendered text is
+// Variables: messages (each with role, content and the record's other keys of that message, such as
+// reasoning_content or tool_calls), add_generation_prompt, the tokenizer's bos/eos/unk/pad token strings
+// (when it has them), and the user's variables (--template-var enable_thinking=false, as
+// apply_chat_template(**kwargs)), which may not replace those. Text records ignore the template (<s>[text]</s>, as with the built-ins). The rendered text is
 // tokenized whole with add_special_tokens=False, as transformers does; a SentencePiece tokenizer does not
 // read special tokens in text, so the BOS/EOS strings are cut out and become their ids. Torch-free.
 #pragma once
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,10 +39,14 @@ inline constexpr const char* kModelTemplate = "model";
 enum class TemplateMasking { GenerationTags, Prefix, PerTurn };
 const char* template_masking_name(TemplateMasking m);  // "generation-tags", "prefix", "per-turn"
 
+// User variables of the model's template: name -> the value's JSON text.
+using TemplateVars = std::map<std::string, std::string>;
+
 class ModelTemplate {
  public:
-  // Parses the tokenizer's chat template: an input error when it has none or the template does not parse.
-  explicit ModelTemplate(const Tokenizer& tok);
+  // Parses the tokenizer's chat template: an input error when it has none, the template does not parse,
+  // a variable is not JSON or would replace one of the variables above.
+  explicit ModelTemplate(const Tokenizer& tok, const TemplateVars& vars = {});
 
   // The samples a record trains (one, or one per assistant message; see above). Errors of the template
   // (raise_exception, an undefined value) and records it cannot mask are input errors naming file:line.
@@ -59,9 +67,26 @@ class ModelTemplate {
 
   const Tokenizer& tok_;
   std::shared_ptr<const ChatTemplate> tpl_;
+  std::string vars_;               // the user's variables: a JSON object text
   std::string bos_, eos_;          // token strings ("" when the tokenizer has none)
   std::vector<std::string> eots_;  // the strings of every EOS id
   bool cut_specials_ = false;      // SentencePiece: BOS/EOS strings in the text become ids
+};
+
+// The generation prompts of one template, built-in or the model's own (`vars` apply to the latter): what
+// eval --prompts and generate feed the model. Text records are refused (nothing to prompt with).
+class PromptTemplate {
+ public:
+  PromptTemplate(std::string name, const Tokenizer& tok, const TemplateVars& vars = {});
+  const std::string& name() const { return name_; }
+  // The prompt ids: a PromptCompletion record's prompt as a user turn, or a Chat record that ends with a
+  // user turn, rendered with add_generation_prompt (input errors name the record's file:line).
+  std::vector<int> ids(const Record& r) const;
+
+ private:
+  std::string name_;
+  const Tokenizer& tok_;
+  std::optional<ModelTemplate> model_;
 };
 
 }  // namespace loratune::data

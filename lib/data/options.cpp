@@ -19,11 +19,21 @@ const char* side_name(Side s) { return enum_name(kSides, s); }
 std::optional<Side> parse_side(const std::string& name) { return enum_parse(kSides, name); }
 std::vector<std::string> side_names() { return enum_names(kSides); }
 
+nlohmann::json template_vars_json(const std::map<std::string, std::string>& vars) {
+  nlohmann::json o = nlohmann::json::object();
+  for (const auto& [k, v] : vars) {
+    nlohmann::json j = nlohmann::json::parse(v, nullptr, false);
+    o[k] = j.is_discarded() ? nlohmann::json(v) : j;
+  }
+  return o;
+}
+
 nlohmann::json data_options_json(const DataOptions& d) {
   return {{"format", d.format ? format_name(*d.format) : "auto"},
           {"text_split", text_split_name(d.text_split)},
           {"delimiter", d.delimiter},
           {"template", d.template_name},
+          {"template_vars", template_vars_json(d.template_vars)},
           {"train_on_inputs", d.train_on_inputs},
           {"seq_len", d.seq_len},
           {"stride", d.stride},

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,7 @@ struct DataOptions {
   TextSplit text_split = TextSplit::None;
   std::string delimiter;                // the separator line when text_split is Delimiter
   std::string template_name;            // "" = from the model's chat template, else plain
+  std::map<std::string, std::string> template_vars;  // the model's template: name -> JSON value text
   bool train_on_inputs = false;         // also train on prompts / user turns
   int64_t seq_len = 512;                // tokens per row (>= 2)
   int64_t stride = 0;                   // overlap between chunks of long documents, < seq_len
@@ -56,5 +58,7 @@ std::vector<std::string> side_names();
 
 // The options as recorded in manifest.json ("format": "auto" when detected, enum names as above).
 nlohmann::json data_options_json(const DataOptions& d);
+// Template variables as a JSON object of their values (each text parsed).
+nlohmann::json template_vars_json(const std::map<std::string, std::string>& vars);
 
 }  // namespace loratune::data

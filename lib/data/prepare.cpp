@@ -165,7 +165,9 @@ std::string render_table(const json& r) {
       << (r["packed"].get<bool>() ? "packed" : "padded") << "), padding waste "
       << fmt_pct(s["padding_waste_pct"].get<double>()) << "\n";
   }
-  o << "template " << r["template"].get<std::string>() << " (" << r["template_source"].get<std::string>() << ")\n";
+  o << "template " << r["template"].get<std::string>() << " (" << r["template_source"].get<std::string>() << ")";
+  if (r.contains("template_vars") && !r["template_vars"].empty()) o << ", variables " << r["template_vars"].dump();
+  o << "\n";
   for (const auto& w : r["warnings"]) o << "warning: " << w.get<std::string>() << "\n";
   return o.str();
 }
@@ -184,7 +186,7 @@ class Pipeline {
   Pipeline(const PrepareRequest& req, const Tokenizer& tok, std::string tmpl, SourceOptions so, bool pack,
            const std::string& dir, int threads, const std::vector<std::string>& all_sources)
       : req_(req), d_(req.data), tok_(tok), tmpl_(std::move(tmpl)), so_(std::move(so)), threads_(threads) {
-    if (tmpl_ == kModelTemplate) model_ = std::make_unique<ModelTemplate>(tok);
+    if (tmpl_ == kModelTemplate) model_ = std::make_unique<ModelTemplate>(tok, d_.template_vars);
     for (size_t i = 0; i < all_sources.size(); ++i)
       source_index_.emplace(all_sources[i], static_cast<uint32_t>(i));  // a repeated path keeps its first index
     const int token_bytes = token_bytes_for_vocab(tok.vocab_size());
@@ -250,6 +252,7 @@ class Pipeline {
     r["splits"] = {{"train", split_json(train_, d_.seq_len)}, {"val", split_json(val_, d_.seq_len)}};
     r["template"] = tmpl_;
     r["template_source"] = tmpl_source;
+    if (model_) r["template_vars"] = template_vars_json(d_.template_vars);
     r["seq_len"] = d_.seq_len;
     r["packed"] = pack;
     r["warnings"] = warnings();
@@ -415,6 +418,7 @@ PrepareResult prepare_dataset(const PrepareRequest& req) {
              {"outputs", outputs},
              {"tokenizer", req.model_dir.empty() ? req.tokenizer_file : req.model_dir},
              {"options", data_options_json(d)}};
+  if (tmpl == kModelTemplate) m.extra["template_vars"] = template_vars_json(d.template_vars);
   write_file_atomic(out.file("manifest.json"), manifest_to_json(m));
   PrepareResult res;
   res.report_json = report.dump(2);

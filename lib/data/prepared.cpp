@@ -414,6 +414,15 @@ std::vector<std::string> manifest_source_paths(const Manifest& m, const std::str
   return out;
 }
 
+std::map<std::string, std::string> manifest_template_vars(const Manifest& m, const std::string& path) {
+  std::map<std::string, std::string> out;
+  auto it = m.extra.find("template_vars");
+  if (it == m.extra.end()) return out;
+  if (!it->is_object()) corrupt(path, "\"template_vars\" must be an object of name -> value, got " + it->dump());
+  for (const auto& [k, v] : it->items()) out[k] = v.dump();
+  return out;
+}
+
 PreparedDataset open_prepared(const std::string& dataset_dir, const std::string& tokenizer_fingerprint) {
   PreparedDataset d;
   d.manifest = read_manifest(dataset_dir);

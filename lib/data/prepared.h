@@ -21,6 +21,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -127,6 +128,10 @@ Manifest read_manifest(const std::string& dataset_dir);
 // inputs, then the --val inputs). Empty for datasets written before it existed; a present but malformed
 // list is an input error naming `path`.
 std::vector<std::string> manifest_source_paths(const Manifest& m, const std::string& path);
+
+// The variables the model's template was rendered with (manifest.json "template_vars"): name -> JSON text.
+// Empty when none were given or the dataset predates them; a malformed entry is an input error naming `path`.
+std::map<std::string, std::string> manifest_template_vars(const Manifest& m, const std::string& path);
 
 // Opens a prepared dataset for a model: reads the manifest, checks that `tokenizer_fingerprint` equals
 // the manifest's (a mismatch is an input error naming both and saying to re-run prepare with this

@@ -124,16 +124,6 @@ std::string parse_alpaca(const json& obj, Record& r) {
   return p;
 }
 
-std::string parse_message(const json& m, const std::string& where, Message& out) {
-  if (!m.is_object()) return where + " must be a {\"role\": ..., \"content\": ...} object, got " + m.type_name();
-  std::string p = read_string(m, "role", false, out.role, where + ".");
-  if (!p.empty()) return p;
-  if (std::find(kRoles.begin(), kRoles.end(), out.role) == kRoles.end())
-    return where + ".role: unknown role \"" + clip(out.role, 40) + "\"" + did_you_mean(out.role, kRoles) +
-           "; expected system, user or assistant";
-  return read_string(m, "content", out.role == "assistant", out.content, where + ".");
-}
-
 std::string parse_chat(const json& obj, Record& r) {
   const json& msgs = obj.at("messages");
   if (!msgs.is_array())
@@ -143,7 +133,7 @@ std::string parse_chat(const json& obj, Record& r) {
   r.messages.resize(msgs.size());
   bool has_assistant = false;
   for (size_t i = 0; i < msgs.size(); ++i) {
-    std::string p = parse_message(msgs[i], "messages[" + std::to_string(i) + "]", r.messages[i]);
+    std::string p = parse_chat_message(msgs[i], "messages[" + std::to_string(i) + "]", r.messages[i]);
     if (!p.empty()) return p;
     has_assistant = has_assistant || r.messages[i].role == "assistant";
   }
@@ -282,6 +272,22 @@ std::string parse_jsonl_record(std::string_view line, std::optional<Format> form
   std::string problem = parse_as(fmt, obj, vocab_size, out);
   out.format = fmt;
   return problem;
+}
+
+std::string parse_chat_message(const json& m, const std::string& where, Message& out) {
+  if (!m.is_object()) return where + " must be a {\"role\": ..., \"content\": ...} object, got " + m.type_name();
+  std::string p = read_string(m, "role", false, out.role, where + ".");
+  if (!p.empty()) return p;
+  if (std::find(kRoles.begin(), kRoles.end(), out.role) == kRoles.end())
+    return where + ".role: unknown role \"" + clip(out.role, 40) + "\"" + did_you_mean(out.role, kRoles) +
+           "; expected system, user or assistant";
+  p = read_string(m, "content", out.role == "assistant", out.content, where + ".");
+  if (!p.empty()) return p;
+  json extra = json::object();
+  for (const auto& [k, v] : m.items())
+    if (k != "role" && k != "content") extra[k] = v;
+  out.extra = extra.empty() ? std::string() : extra.dump();
+  return "";
 }
 
 }  // namespace loratune::data

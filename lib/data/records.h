@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "data/sample.h"
 
 namespace loratune::data {
@@ -18,5 +20,10 @@ namespace loratune::data {
 // "messages[1].role: unknown role ...". out.source and out.line are left to the caller.
 std::string parse_jsonl_record(std::string_view line, std::optional<Format> format, int64_t format_line,
                                int64_t vocab_size, Record& out);
+
+// One chat message, {"role": system|user|assistant, "content": string, ...}: its other keys are kept in
+// out.extra. Returns "" when valid, else the problem prefixed by `where` ("messages[2].role: unknown role").
+// An assistant message's content must not be blank.
+std::string parse_chat_message(const nlohmann::json& m, const std::string& where, Message& out);
 
 }  // namespace loratune::data

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace loratune::data {
@@ -15,8 +16,14 @@ std::optional<Format> parse_format(const std::string& name);  // nullopt for unk
 std::vector<std::string> format_names();
 
 struct Message {
+  Message() = default;
+  Message(std::string r, std::string c, std::string e = {})
+      : role(std::move(r)), content(std::move(c)), extra(std::move(e)) {}
   std::string role;     // "system" | "user" | "assistant"
   std::string content;
+  // The message's other keys (reasoning_content, tool_calls, name, ...) as a JSON object text, "" when none.
+  // The model's own template sees them as transformers passes them; the built-in templates ignore them.
+  std::string extra;
 };
 
 // One training example as read from a source file.

@@ -220,6 +220,7 @@ std::string record_content(const Record& r) {
       for (const Message& m : r.messages) {
         append_field(out, m.role);
         append_field(out, m.content);
+        if (!m.extra.empty()) append_field(out, m.extra);  // a JSON object: never a role, so unambiguous
       }
       break;
     case Format::Tokens: {

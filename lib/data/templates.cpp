@@ -20,8 +20,6 @@ const char* const kAlpacaPreambleNoInput =
     "Below is an instruction that describes a task. Write a response that appropriately completes the "
     "request.";
 
-bool contains(const std::string& s, const char* needle) { return s.find(needle) != std::string::npos; }
-
 // "file:line" of a record, for error messages.
 std::string where(const Record& r) {
   return r.line > 0 ? r.source + ":" + std::to_string(r.line) : r.source;

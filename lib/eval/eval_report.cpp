@@ -4,6 +4,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "data/options.h"
 #include "model/generate.h"
 
 namespace loratune::eval {
@@ -141,6 +142,7 @@ json build_report(const EvalRequest& req, const EvalPlan& plan, const ModelResul
                     {"samples", plan.samples.size()},
                     {"template", main.template_name},
                     {"template_source", main.template_source},
+                    {"template_vars", data::template_vars_json(main.template_vars)},
                     {"outputs", plan.outputs_path.empty() ? json(nullptr) : json(plan.outputs_path)},
                     {"decoding", sampling_json(req.sampling)}};
   r["metrics"] = metrics_json(main);

@@ -2,6 +2,7 @@
 // summary table. Internal to the eval layer.
 #pragma once
 #include <nlohmann/json.hpp>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@ struct ModelResult {
   std::optional<train::LossEvalResult> loss;
   std::optional<GenerationEvalResult> gen;
   std::string template_name, template_source;
+  std::map<std::string, std::string> template_vars;  // the model's template: name -> JSON value text
   int64_t split_rows = 0;
   std::vector<std::string> source_paths;
 };

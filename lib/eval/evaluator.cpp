@@ -58,10 +58,12 @@ ModelResult evaluate_model(const EvalRequest& req, const ModelSpec& spec, const 
     };
   };
   std::string manifest_template;
+  std::map<std::string, std::string> manifest_vars;
   if (plan.loss) {
     data::Manifest manifest;
     const data::PreparedSplit split = open_split(req.eval, im.tok, im.lm.hp, &manifest);
     manifest_template = manifest.template_name;
+    manifest_vars = data::manifest_template_vars(manifest, join_path(req.eval.data, "manifest.json"));
     r.split_rows = split.rows();
     if (split.has_sources())
       r.source_paths = data::manifest_source_paths(manifest, join_path(req.eval.data, "manifest.json"));
@@ -82,6 +84,8 @@ ModelResult evaluate_model(const EvalRequest& req, const ModelSpec& spec, const 
     }
     GenerationEvalOptions go;
     go.template_name = r.template_name;
+    go.template_vars = req.template_vars.empty() && req.template_name.empty() ? manifest_vars : req.template_vars;
+    r.template_vars = go.template_vars;
     go.sampling = with_model_eos(req.sampling, im.tok, im.lm.hp);
     go.on_progress = progress("generate", Clock::now());
     r.gen = evaluate_generation(im.lm.model, im.tok, plan.samples, go);

@@ -7,6 +7,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,7 @@ struct EvalRequest {
   ModelSpec model;            // the model (+ adapter) measured
   EvalOptions eval;
   std::string template_name;  // chat template for the prompts; "" = the dataset's, else as prepare chooses
+  std::map<std::string, std::string> template_vars;  // the model's template; empty = the dataset's
   SamplingOptions sampling;   // decoding for the prompts (EOS ids are added from the model)
   std::string run_dir;        // the finetune run the model came from (--run), else ""
   bool compare_base = false;  // also evaluate the base model (without the adapter) and report deltas

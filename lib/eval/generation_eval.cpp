@@ -9,7 +9,7 @@
 #include "core/log.h"
 #include "core/strings.h"
 #include "data/model_template.h"
-#include "data/templates.h"
+#include "data/records.h"
 
 namespace loratune::eval {
 namespace {
@@ -26,18 +26,10 @@ constexpr const char* kSampleForm =
 std::vector<data::Message> parse_messages(const json& msgs, const std::string& where) {
   if (!msgs.is_array() || msgs.empty())
     bad_line(where, "\"messages\" must be a non-empty array of {\"role\", \"content\"} objects");
-  static const std::vector<std::string> roles = {"system", "user", "assistant"};
-  std::vector<data::Message> out;
+  std::vector<data::Message> out(msgs.size());
   for (size_t i = 0; i < msgs.size(); ++i) {
-    const json& m = msgs[i];
-    const std::string at = "messages[" + std::to_string(i) + "]";
-    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
-        !m["content"].is_string())
-      bad_line(where, at + " must be {\"role\": \"...\", \"content\": \"...\"} with string values");
-    data::Message msg{m["role"].get<std::string>(), m["content"].get<std::string>()};
-    if (std::find(roles.begin(), roles.end(), msg.role) == roles.end())
-      bad_line(where, at + ".role: unknown role \"" + msg.role + "\"" + did_you_mean(msg.role, roles));
-    out.push_back(std::move(msg));
+    const std::string problem = data::parse_chat_message(msgs[i], "messages[" + std::to_string(i) + "]", out[i]);
+    if (!problem.empty()) bad_line(where, problem);
   }
   if (out.back().role == "assistant")
     bad_line(where, "the messages end with an assistant turn; the last turn must be the one to answer");
@@ -92,17 +84,6 @@ std::vector<GenerationSample> read_generation_samples(const std::string& path, i
   return out;
 }
 
-std::vector<int> generation_prompt_ids(const GenerationSample& s, const std::string& template_name,
-                                       const Tokenizer& tok) {
-  if (template_name == data::kModelTemplate) return data::ModelTemplate(tok).generation_prompt(s.record);
-  const auto segments = data::render_generation_prompt(template_name, s.record, tok.special().add_bos);
-  const data::TokenizedSample t = data::tokenize(segments, tok, s.record, template_name);
-  if (t.ids.empty())
-    fail_input(s.record.source + ":" + std::to_string(s.record.line) + ": the prompt renders to no tokens",
-               "give the sample a non-empty prompt");
-  return {t.ids.begin(), t.ids.end()};
-}
-
 GenerationEvalResult evaluate_generation(CausalLM& model, const Tokenizer& tok,
                                          const std::vector<GenerationSample>& samples,
                                          const GenerationEvalOptions& opts) {
@@ -111,12 +92,13 @@ GenerationEvalResult evaluate_generation(CausalLM& model, const Tokenizer& tok,
   GenerationEvalResult res;
   const auto t0 = std::chrono::steady_clock::now();
   const auto total = static_cast<int64_t>(samples.size());
+  const data::PromptTemplate prompts(opts.template_name, tok, opts.template_vars);
   bool warned_length = false;
   for (int64_t i = 0; i < total; ++i) {
     const GenerationSample& s = samples[static_cast<size_t>(i)];
     SamplingOptions so = opts.sampling;
     so.seed = opts.sampling.seed + static_cast<uint64_t>(i);
-    const std::vector<int> prompt = generation_prompt_ids(s, opts.template_name, tok);
+    const std::vector<int> prompt = prompts.ids(s.record);
     if (static_cast<int64_t>(prompt.size()) + so.max_new_tokens > model->hparams().max_position_embeddings &&
         !warned_length) {
       log::warn(s.record.source + ":" + std::to_string(s.record.line) + ": the prompt (" +

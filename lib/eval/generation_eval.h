@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -40,6 +41,7 @@ struct GenerationOutput {
 
 struct GenerationEvalOptions {
   std::string template_name = "plain";
+  std::map<std::string, std::string> template_vars;  // the model's template: name -> JSON value text
   SamplingOptions sampling;  // eos_ids filled by the caller; sample i uses seed sampling.seed + i
   std::function<void(int64_t, int64_t, int64_t)> on_progress;  // samples done, total, tokens generated
 };
@@ -50,10 +52,6 @@ struct GenerationEvalResult {
   int64_t generated_tokens = 0;
   double seconds = 0;
 };
-
-// The prompt ids of a sample: render_generation_prompt + tokenize (BOS per the tokenizer).
-std::vector<int> generation_prompt_ids(const GenerationSample& s, const std::string& template_name,
-                                       const Tokenizer& tok);
 
 // Generates an answer for every sample, one sample at a time with the KV cache (no batching across
 // samples), without gradients, and scores it.

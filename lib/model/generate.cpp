@@ -163,14 +163,13 @@ nlohmann::json sampling_json(const SamplingOptions& o) {
 }
 
 TextGeneration generate_text(LoadedModel& lm, const Tokenizer& tok, const SamplingOptions& opts,
-                             const std::string& prompt, const std::function<void(const std::string&)>& on_text) {
+                             const std::vector<int>& ids, const std::function<void(const std::string&)>& on_text) {
   TextGeneration out;
   out.device = lm.device.str();
   out.dtype = dtype_label(lm.dtype);
   out.load_seconds = lm.load_seconds;
 
   const SamplingOptions so = with_model_eos(opts, tok, lm.hp);
-  auto ids = tok.encode(prompt, tok.special().add_bos);
   if (static_cast<int64_t>(ids.size()) + so.max_new_tokens > lm.hp.max_position_embeddings)
     log::warn("prompt (" + std::to_string(ids.size()) + " tokens) + max_new_tokens exceeds the model's " +
               "max_position_embeddings (" + std::to_string(lm.hp.max_position_embeddings) + ")");

@@ -43,9 +43,11 @@ struct TextGeneration {
 struct LoadedModel;
 // `opts` with eos_ids set to the tokenizer's EOS ids plus config.json's eos_token_id(s).
 SamplingOptions with_model_eos(SamplingOptions opts, const Tokenizer& tok, const ModelHParams& hp);
-// Encodes the prompt (BOS per the tokenizer config) and generates with `opts` (with_model_eos applied).
+// Generates from the prompt ids with `opts` (with_model_eos applied); warns when the prompt and
+// max_new_tokens exceed the model's max_position_embeddings.
 TextGeneration generate_text(LoadedModel& lm, const Tokenizer& tok, const SamplingOptions& opts,
-                             const std::string& prompt, const std::function<void(const std::string&)>& on_text = {});
+                             const std::vector<int>& prompt_ids,
+                             const std::function<void(const std::string&)>& on_text = {});
 // The decoding settings as reports record them: max_new_tokens, temperature, top_k, top_p, stop.
 nlohmann::json sampling_json(const SamplingOptions& opts);
 

@@ -120,6 +120,87 @@ TEST_CASE("generate: greedy is deterministic, global flags anywhere, JSON output
     REQUIRE(z.code == 0);
     CHECK(nlohmann::json::parse(z.out)["generated_tokens"] == 0);
   }
+  SECTION("a model without a chat template gets the text as it is") {
+    CHECK(ja["template"] == "none (the model has no chat template)");
+    auto r = run_loratune("generate --json -m " + m + " --raw -p 'The licensee' -n 12 --device cpu --dtype fp32");
+    REQUIRE(r.code == 0);
+    CHECK(nlohmann::json::parse(r.out)["template"] == "raw");
+    CHECK(nlohmann::json::parse(r.out)["tokens"] == ja["tokens"]);
+    auto sys = run_loratune("generate -m " + m + " --system 'Be brief.' -p 'The' -n 1");
+    CHECK(sys.code == 2);
+    CHECK_THAT(sys.err, Contains("--system needs a chat template"));
+  }
+}
+
+TEST_CASE("generate renders the prompt with the model's chat template unless --raw", "[cli][generate]") {
+  lt_test::TempDir tmp("lt-generate-template");
+  const std::string base = tmp.file("chat-model");
+  fs::copy(tiny_model(), base, fs::copy_options::recursive);
+  // The prompt as a user turn, then the assistant's header; a variable adds a line, a system message its own.
+  const std::string jinja =
+      "{% if style is defined %}[style: {{ style }}]\n{% endif %}"
+      "{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}\n{% endfor %}"
+      "{% if add_generation_prompt %}<|assistant|>\n{% endif %}";
+  lt_test::write_file(base + "/chat_template.jinja", jinja);
+  const std::string b = shell_quote(base);
+  auto count = [&](const std::string& text) {
+    auto t = run_loratune("tokenize --json --no-special -m " + b + " --text " + shell_quote(text));
+    REQUIRE(t.code == 0);
+    return nlohmann::json::parse(t.out)["texts"][0]["ids"].size();
+  };
+  auto gen = [&](const std::string& args) {
+    auto g = run_loratune("generate --json -n 2 --device cpu --dtype fp32 -m " + b + " " + args);
+    INFO(g.err);
+    REQUIRE(g.code == 0);
+    return nlohmann::json::parse(g.out);
+  };
+  const auto chat = gen("-p 'What is granted?'");
+  CHECK(chat["template"] == "model");
+  CHECK(chat["prompt_tokens"] == count("<|user|>\nWhat is granted?\n<|assistant|>\n"));
+  const auto raw = gen("--raw -p 'What is granted?'");
+  CHECK(raw["template"] == "raw");
+  CHECK(raw["prompt_tokens"].get<size_t>() < chat["prompt_tokens"].get<size_t>());
+  CHECK(gen("--template-var style=terse -p 'What is granted?'")["prompt_tokens"] ==
+        count("[style: terse]\n<|user|>\nWhat is granted?\n<|assistant|>\n"));
+  CHECK(gen("--system 'Be brief.' -p 'What is granted?'")["prompt_tokens"] ==
+        count("<|system|>\nBe brief.\n<|user|>\nWhat is granted?\n<|assistant|>\n"));
+  const auto builtin = gen("--template zephyr -p 'What is granted?'");
+  CHECK(builtin["template"] == "zephyr");
+  auto bad = run_loratune("generate -m " + b + " -p x --template-var '=1'");
+  CHECK(bad.code == 2);
+  CHECK_THAT(bad.err, Contains("expected NAME=VALUE"));
+  SECTION("prepare records the variables in the manifest, eval --prompts renders with them") {
+    auto chats = tmp.file("chats.jsonl");
+    lt_test::write_file(chats, R"({"messages": [{"role": "user", "content": "Q?"}, {"role": "assistant", "content": "A."}]})"
+                               "\n");
+    auto p = run_loratune("prepare " + shell_quote(chats) + " -m " + b + " --val-fraction 0 --seq-len 64 --template-var "
+                          "style='\"x\"' --template-var n=3 --out " + shell_quote(tmp.file("data")));
+    INFO(p.err);
+    REQUIRE(p.code == 0);
+    const auto manifest = nlohmann::json::parse(lt_test::read_file(tmp.file("data") + "/manifest.json"));
+    CHECK(manifest["template"] == "model");
+    CHECK(manifest["template_vars"] == nlohmann::json({{"n", 3}, {"style", "x"}}));
+    CHECK(manifest["options"]["template_vars"] == manifest["template_vars"]);
+    auto prompts = tmp.file("prompts.jsonl");
+    lt_test::write_file(prompts, R"({"prompt": "Q?", "reference": "A."})" "\n");
+    auto eval = [&](const std::string& extra, const std::string& out) {
+      auto e = run_loratune("eval -m " + b + " --data " + shell_quote(tmp.file("data")) + " --split train --prompts " +
+                            shell_quote(prompts) + " -n 2 --device cpu --dtype fp32 --json --out " +
+                            shell_quote(tmp.file(out)) + " " + extra);
+      INFO(e.err);
+      REQUIRE(e.code == 0);
+      const auto report = nlohmann::json::parse(e.out);
+      const auto line = nlohmann::json::parse(lt_test::read_file(tmp.file(out.substr(0, out.size() - 5) + ".outputs.jsonl")));
+      return std::make_pair(report["prompts"], line);
+    };
+    const auto [from_manifest, first] = eval("", "e1.json");
+    CHECK(from_manifest["template"] == "model");
+    CHECK(from_manifest["template_vars"] == manifest["template_vars"]);
+    CHECK(first["prompt_tokens"] == count("[style: x]\n<|user|>\nQ?\n<|assistant|>\n"));
+    const auto [given, second] = eval("--template-var style=other", "e2.json");
+    CHECK(given["template_vars"] == nlohmann::json({{"style", "other"}}));
+    CHECK(second["prompt_tokens"] == count("[style: other]\n<|user|>\nQ?\n<|assistant|>\n"));
+  }
 }
 
 TEST_CASE("config: --print-config round trips, typos and wrong types exit 2", "[cli][config]") {
@@ -180,6 +261,14 @@ TEST_CASE("config: --print-config round trips, typos and wrong types exit 2", "[
       CHECK(r.code == 2);
       CHECK_THAT(r.err, Contains(message) && Contains(suggestion));
     }
+    auto vars = run_loratune("config --set data.template_vars=enable_thinking=false,name=Bob,n=2");
+    REQUIRE(vars.code == 0);
+    CHECK(nlohmann::json::parse(vars.out)["data"]["template_vars"] ==
+          nlohmann::json({{"enable_thinking", false}, {"name", "Bob"}, {"n", 2}}));
+    auto vars_json = run_loratune("config --set 'data.template_vars={\"tools\": [1]}'");
+    REQUIRE(vars_json.code == 0);
+    CHECK(nlohmann::json::parse(vars_json.out)["data"]["template_vars"] == nlohmann::json({{"tools", {1}}}));
+    CHECK(run_loratune("config --set data.template_vars=[1]").code == 2);
     auto ok = run_loratune("config --set lora.rank_pattern=v_proj=4,o_proj=2 --set 'lora.alpha_pattern={\"v_proj\": 8.5}'");
     REQUIRE(ok.code == 0);
     const auto cfg2 = nlohmann::json::parse(ok.out);

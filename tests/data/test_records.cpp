@@ -1,4 +1,5 @@
 // Per-format record parsing (data/records.h), through the RecordReader: fields and format detection.
+#include <nlohmann/json.hpp>
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -46,7 +47,8 @@ TEST_CASE("each JSONL format is parsed into its Record fields", "[data]") {
   SECTION("chat") {
     auto recs = read_all({write(dir, "c.jsonl",
                                 R"({"messages": [{"role": "system", "content": "Be brief."},)"
-                                R"( {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]})"
+                                R"( {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello",)"
+                                R"( "reasoning_content": "greet back", "tool_calls": [{"name": "f"}]}]})"
                                 "\n")});
     REQUIRE(recs.size() == 1);
     CHECK(recs[0].format == Format::Chat);
@@ -55,6 +57,10 @@ TEST_CASE("each JSONL format is parsed into its Record fields", "[data]") {
     CHECK(recs[0].messages[0].content == "Be brief.");
     CHECK(recs[0].messages[2].role == "assistant");
     CHECK(recs[0].messages[2].content == "Hello");
+    // The other keys are kept for the model's template, as JSON.
+    CHECK(recs[0].messages[0].extra.empty());
+    CHECK(nlohmann::json::parse(recs[0].messages[2].extra) ==
+          nlohmann::json::parse(R"({"reasoning_content": "greet back", "tool_calls": [{"name": "f"}]})"));
   }
   SECTION("pre-tokenized: plain, labels, mask") {
     auto recs = read_all({write(dir, "tok.jsonl",

@@ -555,7 +555,43 @@ TEST_CASE("the model's own template: answers and their end-of-turn token are tra
     CHECK(contains(input_error([&] { ModelTemplate(plain).samples(first, false); }).message(),
                    "starts with an assistant message"));
   }
+  SECTION("user variables and the messages' other keys reach the template") {
+    // As Qwen3's: reasoning_content rendered in a think block, enable_thinking=false closes it in the prompt.
+    const std::string jinja =
+        "{% for m in messages %}{{ '<|' + m['role'] + '|>\n' }}"
+        "{% if m.reasoning_content is defined %}{{ '<think>' + m.reasoning_content + '</think>' }}{% endif %}"
+        "{{ m['content'] }}{% if m['role'] == 'assistant' %}{{ eos_token }}{% endif %}{{ '\n' }}{% endfor %}"
+        "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}"
+        "{% if enable_thinking is defined and enable_thinking is false %}{{ '<think></think>' }}{% endif %}"
+        "{% endif %}";
+    const Tokenizer tok = with_template(dir, jinja);
+    Record thought = chat_record();
+    thought.messages[2].extra = R"({"reasoning_content":"rights are granted"})";
+    const auto runs = trained_token_runs(ModelTemplate(tok).samples(thought, false).at(0), tok);
+    REQUIRE(runs.size() == 2);
+    CHECK(has(runs, 0, "<think>rights are granted</think>License rights."));
+    const Record pc = pc_record("Q?", "ignored");
+    CHECK(ModelTemplate(tok).generation_prompt(pc) == tok.encode("<|user|>\nQ?\n<|assistant|>\n", false));
+    CHECK(ModelTemplate(tok, {{"enable_thinking", "false"}}).generation_prompt(pc) ==
+          tok.encode("<|user|>\nQ?\n<|assistant|>\n<think></think>", false));
+    CHECK(ModelTemplate(tok, {{"enable_thinking", "true"}}).generation_prompt(pc) ==
+          tok.encode("<|user|>\nQ?\n<|assistant|>\n", false));
+    CHECK(PromptTemplate(kModelTemplate, tok, {{"enable_thinking", "false"}}).ids(pc) ==
+          ModelTemplate(tok, {{"enable_thinking", "false"}}).generation_prompt(pc));
+    CHECK(contains(input_error([&] { ModelTemplate t(tok, {{"eos_token", "\"x\""}}); }).message(),
+                   "template variable 'eos_token' is set by loratune"));
+    CHECK(contains(input_error([&] { ModelTemplate t(tok, {{"v", "not json"}}); }).message(), "is not a JSON value"));
+  }
   SECTION("a model without a template") {
     CHECK(contains(input_error([&] { ModelTemplate t(trained_tokenizer()); }).message(), "no chat template"));
   }
+}
+
+TEST_CASE("prompt templates: a built-in's generation prompt as ids", "[data]") {
+  const Tokenizer& tok = trained_tokenizer();
+  const Record pc = pc_record("What is granted?", "ignored");
+  CHECK(PromptTemplate("chatml", tok).ids(pc) ==
+        tokenize(render_generation_prompt("chatml", pc, tok.special().add_bos), tok, pc, "chatml").ids);
+  CHECK(PromptTemplate("chatml", tok).name() == "chatml");
+  CHECK(contains(input_error([&] { PromptTemplate("nope", tok).ids(pc); }).message(), "nope"));
 }

@@ -72,7 +72,12 @@ def check_transformers(ref, hf):
         ref.check(f"transformers completes sensibly (greedy): {prompt!r}", word in answer, repr(answer))
     text = tok.apply_chat_template([{"role": "user", "content": QUESTION}], tokenize=False, add_generation_prompt=True)
     chat_ids = tok(text, add_special_tokens=False).input_ids
-    return text, chat_ids, sum(p.numel() for p in model.parameters()), tok
+    ids = torch.tensor([chat_ids])
+    with torch.no_grad():
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=N_NEW, do_sample=False)
+    chat_answer = tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+    ref.check(f"transformers answers the chat question (greedy): {QUESTION!r}", "Paris" in chat_answer, repr(chat_answer))
+    return text, chat_ids, sum(p.numel() for p in model.parameters()), tok, chat_answer
 
 
 def check_llama_cpp(ref, gguf, text, hf_ids, tok):
@@ -143,7 +148,7 @@ def check_chat_prepare(ref, hf, tok):
               runs == answers, f"{runs!r} vs {answers!r}")
 
 
-def check_loratune_reads(ref, hf, n_params, tok):
+def check_loratune_reads(ref, hf, n_params, tok, chat_ids, chat_answer):
     """loratune uses the directory's tokenizer.json: ids equal transformers' on a corpus, greedy generation agrees."""
     corpus = os.path.join(ltref.FIXTURES, "text", "corpus.txt")
     lines_file = ref.path("lines.txt")
@@ -167,12 +172,21 @@ def check_loratune_reads(ref, hf, n_params, tok):
                                                   f"{theirs[first_bad][:12]}"))
     check_chat_prepare(ref, hf, tok)
     prompt = next(iter(COMPLETIONS))
-    out, _, code = ref.loratune("generate", "--model", hf, "-p", prompt, "--json", "--dtype", "fp32", "--device", "cpu",
+    out, _, code = ref.loratune("generate", "--model", hf, "--raw", "-p", prompt, "--json", "--dtype", "fp32", "--device", "cpu",
                                 "--set", "generate.temperature=0", "--set", f"generate.max_new_tokens={N_NEW}",
                                 expect=None)
     text = json.loads(out)["text"] if code == 0 else ""
     ref.check(f"loratune generate completes '{prompt}' with '{COMPLETIONS[prompt]}'", COMPLETIONS[prompt] in text,
               f"exit {code}: {text!r}")
+    out, _, code = ref.loratune("generate", "--model", hf, "-p", QUESTION, "--json", "--dtype", "fp32", "--device", "cpu",
+                                "--set", "generate.temperature=0", "--set", f"generate.max_new_tokens={N_NEW}",
+                                expect=None)
+    got = json.loads(out) if code == 0 else {}
+    ref.check("loratune generate renders the question with the model's chat template and answers as transformers does",
+              got.get("template") == "model" and got.get("prompt_tokens") == len(chat_ids) and
+              got.get("text", "").strip() == chat_answer.strip(),
+              f"exit {code}: template {got.get('template')}, {got.get('prompt_tokens')} vs {len(chat_ids)} prompt ids, "
+              f"{got.get('text')!r} vs {chat_answer!r}")
     gguf_out = ref.path("smol.gguf")
     _, err, code = ref.loratune("export", "--model", hf, "--format", "gguf", "--out", gguf_out, expect=None)
     left = any(e.startswith("smol.gguf") for e in os.listdir(ref.tmp))
@@ -195,9 +209,9 @@ def main():
     hf, gguf = ltref.SMOLLM2_HF, ltref.SMOLLM2_GGUF
     try:
         if check_files(ref, hf, gguf):
-            text, ids, n_params, tok = check_transformers(ref, hf)
+            text, ids, n_params, tok, chat_answer = check_transformers(ref, hf)
             check_llama_cpp(ref, gguf, text, ids, tok)
-            check_loratune_reads(ref, hf, n_params, tok)
+            check_loratune_reads(ref, hf, n_params, tok, ids, chat_answer)
     except Exception as e:
         ref.check("the test ran to the end", False, f"{type(e).__name__}: {e}")
     ref.finish()
