@@ -199,10 +199,12 @@ std::vector<TokenizedSample> ModelTemplate::samples(const Record& r, bool train_
     const std::string p = render(msgs, i, true, r);
     std::string f = render(msgs, i + 1, false, r);
     if (f.compare(0, p.size(), p) != 0)
-      fail_input(where(r) + ": the model's chat template renders message " + std::to_string(i + 1) +
-                     " (assistant) so that the conversation before it is not its generation prompt; the answer's "
-                     "tokens cannot be told apart",
-                 "choose a built-in {opt:template}");
+      fail_input(where(r) + ": the model's chat template renders the conversation before message " +
+                     std::to_string(i + 1) + " (assistant) differently once that answer follows: its generation "
+                     "prompt is not a prefix of the rendering (Mistral's templates, for one, show the system "
+                     "message only in the last user turn), so the answer's tokens cannot be told apart",
+                 "drop the system message from multi-turn records, or choose a built-in {opt:template} (mistral "
+                 "for Mistral models)");
     const size_t end = answer_end(f, p.size(), msgs[i].content);
     if (full.compare(0, f.size(), f) != 0) prefix = false;
     turns.push_back(Turn{std::move(f), p.size(), end});

@@ -257,8 +257,10 @@ void append(TokenizedSample& out, const std::vector<int>& ids, bool trained) {
 }
 
 // Maps each token of `ids` (the encoding of `text`) to the bytes of `text` it covers, through the piece
-// surfaces. Returns false when the surfaces do not reproduce `text` (with or without the dummy-prefix
-// space), i.e. when the offsets cannot be trusted.
+// surfaces. The surfaces may hold spaces the tokenizer inserted that are not in the text (SentencePiece's
+// dummy prefix; a Metaspace prepend after each special token, as Phi-3's and Llama-2's tokenizer.json have):
+// such a space covers no byte, and a token of inserted spaces alone is attached to the byte after it.
+// Returns false when the surfaces do not reproduce `text` otherwise, i.e. when the offsets cannot be trusted.
 bool token_ranges(const std::vector<int>& ids, const std::string& text, const Tokenizer& tok,
                   std::vector<size_t>* begins, std::vector<size_t>* ends) {
   std::string surface;
@@ -273,17 +275,22 @@ bool token_ranges(const std::vector<int>& ids, const std::string& text, const To
     surface += literal ? tok.piece(id) : tok.decode_piece(id);
   }
   offsets.push_back(surface.size());
-  size_t lead = 0;  // 1 when SentencePiece added the dummy-prefix space
-  if (surface.size() == text.size() + 1 && surface[0] == ' ' && surface.compare(1, text.size(), text) == 0)
-    lead = 1;
-  else if (surface != text)
-    return false;
+  // at[k]: the text offset of surface offset k (greedy: a surface byte equal to the next text byte is that byte).
+  std::vector<size_t> at(surface.size() + 1);
+  size_t t = 0;
+  for (size_t k = 0; k < surface.size(); ++k) {
+    at[k] = t;
+    if (t < text.size() && surface[k] == text[t])
+      ++t;
+    else if (surface[k] != ' ')
+      return false;
+  }
+  at[surface.size()] = t;
+  if (t != text.size()) return false;
   begins->resize(ids.size());
   ends->resize(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
-    const size_t b = offsets[i] > lead ? offsets[i] - lead : 0;
-    const size_t e = offsets[i + 1] > lead ? offsets[i + 1] - lead : 0;
-    // A token made of the dummy-prefix space alone covers no byte of the text: attach it to the first.
+    const size_t b = at[offsets[i]], e = at[offsets[i + 1]];
     (*begins)[i] = b;
     (*ends)[i] = e > b ? e : b + 1;
   }

@@ -60,8 +60,9 @@
 // encodes each run of consecutive text segments (between BOS/EOS ids) as one string, exactly as the whole
 // rendered conversation is tokenized at inference (a run after a BOS/EOS id gets the dummy prefix, as
 // Hugging Face's legacy Llama tokenizer does), and maps every token back to the bytes it
-// covers: the concatenated piece surfaces (decode_piece) reproduce the run's text, with one leading space
-// for the dummy prefix. A token is trained when any of its bytes belongs to a trained segment, so a token
+// covers: the concatenated piece surfaces (decode_piece) reproduce the run's text, apart from spaces the
+// tokenizer inserted (the dummy prefix; a tokenizer.json Metaspace prepend after each special token), which
+// cover no byte. A token is trained when any of its bytes belongs to a trained segment, so a token
 // that straddles an untrained/trained boundary ("[/INST] " + "Hi" -> "▁Hi") is trained: the model must
 // generate it. If the surfaces do not reproduce the text (a non-identity normalizer or <unk> pieces), the
 // segments of that run are encoded one by one instead (the mask is still exact; the tokens may differ from

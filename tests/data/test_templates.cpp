@@ -554,6 +554,16 @@ TEST_CASE("the model's own template: answers and their end-of-turn token are tra
     const Tokenizer plain = with_template(dir, kTurns);
     CHECK(contains(input_error([&] { ModelTemplate(plain).samples(first, false); }).message(),
                    "starts with an assistant message"));
+    // As Mistral's: the system message only in the last user turn, so the prompt is not a prefix once answered.
+    const Tokenizer moving = with_template(
+        dir, "{% for m in messages[1:] %}{% if m['role'] == 'user' %}[INST]{% if loop.last %}"
+             "{{ messages[0]['content'] }} {% endif %}{{ m['content'] }}[/INST]{% else %}{{ m['content'] + eos_token }}"
+             "{% endif %}{% endfor %}");
+    const Error moved = input_error([&] { ModelTemplate(moving).samples(r, false); });
+    CHECK(contains(moved.message(), "chats.jsonl:7"));
+    CHECK(contains(moved.message(), "before message 3 (assistant)"));
+    CHECK(contains(moved.message(), "cannot be told apart"));
+    CHECK(contains(moved.hint(), "drop the system message"));
   }
   SECTION("user variables and the messages' other keys reach the template") {
     // As Qwen3's: reasoning_content rendered in a think block, enable_thinking=false closes it in the prompt.
