@@ -4,10 +4,13 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "core/strings.h"
+#include "tokenizer/hf_tokenizer.h"
 
 namespace loratune::exporter {
 namespace {
@@ -171,11 +174,95 @@ void add_model_metadata(io::GgufWriter& w, const ModelHParams& hp, const GgufArc
   }
 }
 
+namespace {
+
+// The pre-tokenizer regexes of tokenizer.json files (as they are written there) that llama.cpp knows by name.
+const char* const kLlama3Regex =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const char* const kQwen2Regex =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+// At most n bytes of s for a message (may cut a UTF-8 sequence; messages only).
+std::string head(const std::string& s, size_t n) { return s.size() <= n ? s : s.substr(0, n) + "..."; }
+
+bool is_byte_level(const nlohmann::json& p, bool use_regex) {
+  return p.is_object() && p.value("type", "") == "ByteLevel" && p.value("use_regex", true) == use_regex &&
+         !p.value("add_prefix_space", false);
+}
+
+// llama.cpp's tokenizer.ggml.pre name for a byte-level pre-tokenizer that splits text exactly as it does;
+// "" when there is none.
+std::string gguf_pre_name(const nlohmann::json& pre) {
+  if (is_byte_level(pre, true)) return "gpt-2";  // the GPT-2 regex inside ByteLevel
+  if (!pre.is_object() || pre.value("type", "") != "Sequence" || !pre.contains("pretokenizers")) return "";
+  const nlohmann::json& seq = pre["pretokenizers"];
+  if (!seq.is_array() || seq.size() != 2) return "";
+  const nlohmann::json &a = seq[0], &b = seq[1];
+  if (a.is_object() && a.value("type", "") == "Digits" && a.value("individual_digits", false) && is_byte_level(b, true))
+    return "smollm";  // \p{N}, then the GPT-2 regex
+  if (!a.is_object() || a.value("type", "") != "Split" || a.value("behavior", "") != "Isolated" ||
+      a.value("invert", false) || !is_byte_level(b, false) || !a.contains("pattern") || !a["pattern"].is_object())
+    return "";
+  const std::string re = a["pattern"].value("Regex", "");
+  if (re == kLlama3Regex) return "llama-bpe";
+  if (re == kQwen2Regex) return "qwen2";
+  return "";
+}
+
+// A byte-level BPE tokenizer.json as llama.cpp's "gpt2" vocabulary: the pre-tokenizer's name and the merges.
+struct BpeGguf {
+  std::string pre;
+  std::vector<std::string> merges;  // "a b", by rank
+};
+
+BpeGguf bpe_gguf(const Tokenizer& tok) {
+  const HfTokenizer* hf = tok.hf();
+  LT_CHECK(hf != nullptr, "bpe_gguf on a SentencePiece tokenizer");
+  const std::string& path = tok.model_path();
+  auto refuse = [&](const std::string& what) {
+    fail_input(path + ": " + what + ", which llama.cpp's GGUF vocabulary (tokenizer.ggml.model gpt2) cannot express",
+               "export {opt:format} merged (an HF directory for llama.cpp's convert_hf_to_gguf.py), peft or "
+               "gguf-lora instead");
+  };
+  if (!hf->byte_level())
+    refuse("the tokenizer.json is a SentencePiece-style BPE (no ByteLevel pre-tokenizer; not written to GGUF yet)");
+  const nlohmann::json j = nlohmann::json::parse(hf->raw_json());
+  if (j.contains("normalizer") && !j["normalizer"].is_null() &&
+      !(j["normalizer"].is_object() && j["normalizer"].value("type", "") == "NFC"))
+    refuse("its normalizer " + head(j["normalizer"].dump(), 80) + " is not applied by llama.cpp");
+  BpeGguf out;
+  out.pre = gguf_pre_name(j.value("pre_tokenizer", nlohmann::json()));
+  if (out.pre.empty())
+    refuse("its pre-tokenizer " + head(j.value("pre_tokenizer", nlohmann::json()).dump(), 160) +
+           " is none of those llama.cpp knows by name here (gpt-2, smollm, llama-bpe, qwen2)");
+  for (const auto& m : j["model"]["merges"]) {
+    if (m.is_string()) {
+      out.merges.push_back(m.get<std::string>());
+    } else {
+      const std::string a = m.at(0).get<std::string>(), b = m.at(1).get<std::string>();
+      if (a.find(' ') != std::string::npos || b.find(' ') != std::string::npos)
+        refuse("a merge of tokens with spaces ('" + head(a, 20) + "', '" + head(b, 20) + "')");
+      out.merges.push_back(a + " " + b);
+    }
+  }
+  return out;
+}
+
+// The token stored for id i: the tokenizer's piece, or [PADi] for ids without one (model padding, gaps).
+std::string gguf_token(const Tokenizer& tok, int i) {
+  if (i < tok.vocab_size() && tok.type(i) != PieceType::Unused) return tok.piece(i);
+  return "[PAD" + std::to_string(i) + "]";
+}
+
+}  // namespace
+
 void check_gguf_tokenizer(const Tokenizer& tok, const std::string& model_dir) {
-  if (tok.kind() == TokenizerKind::HfJson)
-    fail_input(tok.model_path() + ": writing a tokenizer.json vocabulary (BPE) into a GGUF model is not implemented yet",
-               "export {opt:format} merged (an HF directory that llama.cpp's convert_hf_to_gguf.py converts), "
-               "peft or gguf-lora instead");
+  if (tok.kind() == TokenizerKind::HfJson) {
+    bpe_gguf(tok);
+    return;
+  }
   if (!tok.has_byte_fallback())
     fail_input(join_path(model_dir, "tokenizer.model") +
                    " has no byte-fallback pieces <0x00>..<0xFF>; llama.cpp's SentencePiece vocabulary needs all 256 "
@@ -187,22 +274,25 @@ void check_gguf_tokenizer(const Tokenizer& tok, const std::string& model_dir) {
 void add_vocab_metadata(io::GgufWriter& w, const Tokenizer& tok, const ModelHParams& hp, const std::string& model_dir) {
   check_gguf_tokenizer(tok, model_dir);
   LT_CHECK(tok.vocab_size() <= hp.vocab_size, "tokenizer larger than the model vocabulary");
+  const bool bpe = tok.kind() == TokenizerKind::HfJson;
   std::vector<std::string> tokens;
   std::vector<float> scores;
   std::vector<int32_t> types;
   for (int i = 0; i < hp.vocab_size; ++i) {
-    if (i < tok.vocab_size()) {
-      tokens.push_back(tok.piece(i));
-      scores.push_back(tok.score(i));
-      types.push_back(static_cast<int32_t>(tok.type(i)));
-    } else {
-      tokens.push_back("[PAD" + std::to_string(i) + "]");
-      scores.push_back(kPadScore);
-      types.push_back(static_cast<int32_t>(PieceType::Unused));
-    }
+    tokens.push_back(gguf_token(tok, i));
+    const bool has = i < tok.vocab_size();
+    scores.push_back(has ? tok.score(i) : kPadScore);
+    types.push_back(static_cast<int32_t>(has ? tok.type(i) : PieceType::Unused));
   }
-  w.set(gguf_key(GgufKey::TokenizerModel), io::GgufValue::string("llama"));
-  w.set(gguf_key(GgufKey::TokenizerPre), io::GgufValue::string("default"));
+  if (bpe) {
+    const BpeGguf v = bpe_gguf(tok);
+    w.set(gguf_key(GgufKey::TokenizerModel), io::GgufValue::string("gpt2"));
+    w.set(gguf_key(GgufKey::TokenizerPre), io::GgufValue::string(v.pre));
+    w.set(gguf_key(GgufKey::TokenizerMerges), io::GgufValue::strings(v.merges));
+  } else {
+    w.set(gguf_key(GgufKey::TokenizerModel), io::GgufValue::string("llama"));
+    w.set(gguf_key(GgufKey::TokenizerPre), io::GgufValue::string("default"));
+  }
   w.set(gguf_key(GgufKey::TokenizerTokens), io::GgufValue::strings(tokens));
   w.set(gguf_key(GgufKey::TokenizerScores), io::GgufValue::f32s(scores));
   w.set(gguf_key(GgufKey::TokenizerTokenType), io::GgufValue::i32s(types));
@@ -282,10 +372,19 @@ void check_vocab(const io::GgufFile& f, const Tokenizer& tok, const ModelHParams
                     std::to_string(hp.vocab_size));
   for (int i = 0; i < tok.vocab_size(); ++i) {
     const size_t k = static_cast<size_t>(i);
-    if (tokens[k].as_string() != tok.piece(i) || static_cast<float>(scores[k].as_float()) != tok.score(i) ||
+    if (tokens[k].as_string() != gguf_token(tok, i) || static_cast<float>(scores[k].as_float()) != tok.score(i) ||
         types[k].as_int() != static_cast<int64_t>(tok.type(i)))
-      mismatch(f, "token " + std::to_string(i) + " differs from tokenizer.model ('" + tokens[k].as_string() +
-                      "' vs '" + tok.piece(i) + "')");
+      mismatch(f, "token " + std::to_string(i) + " differs from " + tok.model_path() + " ('" + tokens[k].as_string() +
+                      "' vs '" + gguf_token(tok, i) + "')");
+  }
+  if (tok.kind() == TokenizerKind::HfJson) {
+    const BpeGguf v = bpe_gguf(tok);
+    const std::string model = f.get_string(gguf_key(GgufKey::TokenizerModel));
+    const std::string pre = f.get_string(gguf_key(GgufKey::TokenizerPre));
+    const auto& merges = f.get_array(gguf_key(GgufKey::TokenizerMerges), io::GgufType::String);
+    bool same = model == "gpt2" && pre == v.pre && merges.size() == v.merges.size();
+    for (size_t k = 0; same && k < merges.size(); ++k) same = merges[k].as_string() == v.merges[k];
+    if (!same) mismatch(f, "the BPE vocabulary (model, pre-tokenizer or merges) differs from " + tok.model_path());
   }
   for (const auto& s : special_keys(tok)) {
     const io::GgufValue* v = f.find(s.key);

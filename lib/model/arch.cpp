@@ -136,6 +136,7 @@ const std::vector<KeyRow>& key_table() {
       {GgufKey::TokenizerTokens, "tokenizer.ggml.tokens"},
       {GgufKey::TokenizerScores, "tokenizer.ggml.scores"},
       {GgufKey::TokenizerTokenType, "tokenizer.ggml.token_type"},
+      {GgufKey::TokenizerMerges, "tokenizer.ggml.merges"},
       {GgufKey::TokenizerBosId, "tokenizer.ggml.bos_token_id"},
       {GgufKey::TokenizerEosId, "tokenizer.ggml.eos_token_id"},
       {GgufKey::TokenizerUnknownId, "tokenizer.ggml.unknown_token_id"},

@@ -194,6 +194,7 @@ enum class GgufKey {
   TokenizerTokens,
   TokenizerScores,
   TokenizerTokenType,
+  TokenizerMerges,
   TokenizerBosId,
   TokenizerEosId,
   TokenizerUnknownId,
