@@ -272,9 +272,10 @@ void check_gguf_tokenizer(const Tokenizer& tok, const std::string& model_dir) {
 }
 
 void add_vocab_metadata(io::GgufWriter& w, const Tokenizer& tok, const ModelHParams& hp, const std::string& model_dir) {
-  check_gguf_tokenizer(tok, model_dir);
-  LT_CHECK(tok.vocab_size() <= hp.vocab_size, "tokenizer larger than the model vocabulary");
   const bool bpe = tok.kind() == TokenizerKind::HfJson;
+  const BpeGguf v = bpe ? bpe_gguf(tok) : BpeGguf{};  // checks a tokenizer.json (parsed once here)
+  if (!bpe) check_gguf_tokenizer(tok, model_dir);
+  LT_CHECK(tok.vocab_size() <= hp.vocab_size, "tokenizer larger than the model vocabulary");
   std::vector<std::string> tokens;
   std::vector<float> scores;
   std::vector<int32_t> types;
@@ -285,7 +286,6 @@ void add_vocab_metadata(io::GgufWriter& w, const Tokenizer& tok, const ModelHPar
     types.push_back(static_cast<int32_t>(has ? tok.type(i) : PieceType::Unused));
   }
   if (bpe) {
-    const BpeGguf v = bpe_gguf(tok);
     w.set(gguf_key(GgufKey::TokenizerModel), io::GgufValue::string("gpt2"));
     w.set(gguf_key(GgufKey::TokenizerPre), io::GgufValue::string(v.pre));
     w.set(gguf_key(GgufKey::TokenizerMerges), io::GgufValue::strings(v.merges));
