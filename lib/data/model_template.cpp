@@ -78,27 +78,35 @@ ModelTemplate::ModelTemplate(const Tokenizer& tok, const TemplateVars& vars) : t
   cut_specials_ = tok.kind() == TokenizerKind::SentencePiece;
 }
 
-std::string ModelTemplate::render(const std::vector<Message>& msgs, size_t count, bool generation_prompt,
-                                  const Record& r, std::vector<std::pair<size_t, size_t>>* spans) const {
+ChatContext ModelTemplate::context(const std::vector<Message>& msgs, const Record& r) const {
   ordered_json vars = ordered_json::parse(vars_);
   ordered_json m = ordered_json::array();
-  for (size_t i = 0; i < count; ++i) {
-    ordered_json msg{{"role", msgs[i].role}, {"content", msgs[i].content}};
-    if (!msgs[i].extra.empty()) {
-      const ordered_json extra = ordered_json::parse(msgs[i].extra);
-      for (const auto& [k, v] : extra.items()) msg[k] = v;
+  for (const Message& msg : msgs) {
+    ordered_json j{{"role", msg.role}, {"content", msg.content}};
+    if (!msg.extra.empty()) {
+      const ordered_json extra = ordered_json::parse(msg.extra);
+      for (const auto& [k, v] : extra.items()) j[k] = v;
     }
-    m.push_back(std::move(msg));
+    m.push_back(std::move(j));
   }
   vars["messages"] = std::move(m);
-  vars["add_generation_prompt"] = generation_prompt;
+  vars["add_generation_prompt"] = false;
   const SpecialTokens& sp = tok_.special();
   if (!bos_.empty()) vars["bos_token"] = bos_;
   if (!eos_.empty()) vars["eos_token"] = eos_;
   if (sp.unk >= 0) vars["unk_token"] = tok_.piece(sp.unk);
   if (sp.pad >= 0) vars["pad_token"] = tok_.piece(sp.pad);
   try {
-    return tpl_->render(ChatTemplate::chat_context(vars), spans);
+    return ChatContext(ChatTemplate::chat_context(vars));
+  } catch (const Error& e) {
+    fail_input(where(r) + ": " + e.message(), e.hint().empty() ? "fix the record" : e.hint());
+  }
+}
+
+std::string ModelTemplate::render(const ChatContext& ctx, size_t count, bool generation_prompt, const Record& r,
+                                  std::vector<std::pair<size_t, size_t>>* spans) const {
+  try {
+    return tpl_->render_prefix(ctx, count, generation_prompt, spans);
   } catch (const Error& e) {
     fail_input(where(r) + ": " + e.message(),
                e.hint().empty() ? "fix the record, or choose a built-in {opt:template}" : e.hint());
@@ -176,7 +184,8 @@ std::vector<TokenizedSample> ModelTemplate::samples(const Record& r, bool train_
     return {tokenize(data::render("plain", r, train_on_inputs, tok_.special().add_bos), tok_, r, kModelTemplate)};
   const std::vector<Message> msgs = record_conversation(r);
   std::vector<std::pair<size_t, size_t>> spans;
-  const std::string full = render(msgs, msgs.size(), false, r, &spans);
+  const ChatContext ctx = context(msgs, r);
+  const std::string full = render(ctx, msgs.size(), false, r, &spans);
   if (tpl_->has_generation()) {
     std::vector<uint8_t> mask(full.size(), 0);
     for (const auto& [b, e] : spans)
@@ -196,8 +205,9 @@ std::vector<TokenizedSample> ModelTemplate::samples(const Record& r, bool train_
       fail_input(where(r) + ": the conversation starts with an assistant message; the model's template needs "
                             "the turn it answers",
                  "start the conversation with a system or user message, or choose a built-in {opt:template}");
-    const std::string p = render(msgs, i, true, r);
-    std::string f = render(msgs, i + 1, false, r);
+    const std::string p = render(ctx, i, true, r);
+    // The last message's rendering is the whole conversation's.
+    std::string f = i + 1 == msgs.size() ? full : render(ctx, i + 1, false, r);
     if (f.compare(0, p.size(), p) != 0)
       fail_input(where(r) + ": the model's chat template renders the conversation before message " +
                      std::to_string(i + 1) + " (assistant) differently once that answer follows: its generation "
@@ -239,7 +249,7 @@ std::vector<int> ModelTemplate::generation_prompt(const Record& r) const {
       fail_input(where(r) + ": the conversation must end with a user turn for the model to answer",
                  "drop the final assistant message (put the expected answer in \"reference\")");
   }
-  const std::string text = render(msgs, msgs.size(), true, r);
+  const std::string text = render(context(msgs, r), msgs.size(), true, r);
   const TokenizedSample s = tokenize_text(text, std::vector<uint8_t>(text.size(), 0), r, false);
   return {s.ids.begin(), s.ids.end()};
 }

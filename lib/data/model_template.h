@@ -30,6 +30,7 @@
 namespace loratune {
 class Tokenizer;
 class ChatTemplate;
+class ChatContext;
 }  // namespace loratune
 
 namespace loratune::data {
@@ -59,7 +60,9 @@ class ModelTemplate {
   std::vector<int> generation_prompt(const Record& r) const;
 
  private:
-  std::string render(const std::vector<Message>& msgs, size_t count, bool generation_prompt, const Record& r,
+  // The record's whole conversation as the template's variables, converted once; render() renders a prefix.
+  ChatContext context(const std::vector<Message>& msgs, const Record& r) const;
+  std::string render(const ChatContext& ctx, size_t count, bool generation_prompt, const Record& r,
                      std::vector<std::pair<size_t, size_t>>* spans = nullptr) const;
   size_t answer_end(const std::string& f, size_t start, const std::string& content) const;
   TokenizedSample tokenize_text(const std::string& text, std::vector<uint8_t> mask, const Record& r,

@@ -269,10 +269,7 @@ bool token_ranges(const std::vector<int>& ids, const std::string& text, const To
   offsets.reserve(ids.size() + 1);
   for (int id : ids) {
     offsets.push_back(surface.size());
-    // A tokenizer.json's special tokens written in the text (<|im_start|>) cover their own content; decode_piece
-    // gives "" for them (it streams generated text).
-    const bool literal = tok.kind() == TokenizerKind::HfJson && tok.type(id) == PieceType::Control;
-    surface += literal ? tok.piece(id) : tok.decode_piece(id);
+    surface += tok.surface(id);
   }
   offsets.push_back(surface.size());
   // at[k]: the text offset of surface offset k (greedy: a surface byte equal to the next text byte is that byte).

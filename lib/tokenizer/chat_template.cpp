@@ -61,6 +61,37 @@ std::string ChatTemplate::render(const nlohmann::ordered_json& context,
   return jinja::render_template(*tpl_, vars, limits_, generation_spans);
 }
 
+ChatContext::ChatContext(const nlohmann::ordered_json& context) {
+  if (!context.is_object())
+    fail_input("the chat template's variables must be a JSON object, got " + context.dump(),
+               "pass the messages and settings as an object");
+  try {
+    value_ = std::make_shared<const jinja::Value>(jinja::from_json(context));
+  } catch (const jinja::EvalError& e) {
+    fail_input(std::string("the chat template variables: ") + e.what(), "flatten the input messages");
+  }
+  const jinja::Value* m = value_->find("messages");
+  messages_ = m && m->is_sequence() ? m->list->size() : 0;
+}
+
+std::string ChatTemplate::render_prefix(const ChatContext& context, size_t messages, bool add_generation_prompt,
+                                        std::vector<std::pair<size_t, size_t>>* generation_spans) const {
+  LT_CHECK(messages >= 1 && messages <= context.messages(), "render_prefix: message count out of range");
+  if (generation_spans) generation_spans->clear();
+  const jinja::Value& full = *context.value_;
+  jinja::DictItems items = *full.dict;  // shallow: the messages themselves are shared
+  for (auto& [key, value] : items) {
+    if (!key.is_string()) continue;
+    if (key.s == "messages") {
+      const jinja::List& all = *value.list;
+      value = jinja::Value::make_list(jinja::List(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(messages)));
+    } else if (key.s == "add_generation_prompt") {
+      value = jinja::Value::boolean(add_generation_prompt);
+    }
+  }
+  return jinja::render_template(*tpl_, jinja::Value::make_dict(std::move(items)), limits_, generation_spans);
+}
+
 namespace {
 
 std::string py_strip(const std::string& s, bool left = true) {

@@ -26,7 +26,22 @@ namespace loratune {
 
 namespace jinja {
 struct Template;
+struct Value;
 }
+
+// A context (as ChatTemplate::chat_context makes it) converted once for the template engine, for rendering
+// several prefixes of one conversation (prepare's masking renders each turn) without converting it again.
+class ChatContext {
+ public:
+  // Throws loratune::Error (exit 2) when `context` is not an object or cannot be converted.
+  explicit ChatContext(const nlohmann::ordered_json& context);
+  size_t messages() const { return messages_; }
+
+ private:
+  friend class ChatTemplate;
+  std::shared_ptr<const jinja::Value> value_;
+  size_t messages_ = 0;
+};
 
 struct ChatTemplateLimits {
   size_t max_output_bytes = size_t(64) << 20;  // one render's text
@@ -60,6 +75,10 @@ class ChatTemplate {
   // {% generation %} blocks (transformers reports the same ranges in characters).
   std::string render(const nlohmann::ordered_json& context,
                      std::vector<std::pair<size_t, size_t>>* generation_spans = nullptr) const;
+  // Renders `context` with only its first `messages` messages (1 <= messages <= context.messages()) and
+  // add_generation_prompt set as given; equal to render() of that shorter conversation's context.
+  std::string render_prefix(const ChatContext& context, size_t messages, bool add_generation_prompt,
+                            std::vector<std::pair<size_t, size_t>>* generation_spans = nullptr) const;
 
   // transformers' continue_final_message: renders `context` (as chat_context makes it) with the last message
   // left open, so that a model continues it (prefill). `field` names the message key to continue

@@ -5,6 +5,7 @@
 #include "tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <mutex>
 #include <string_view>
 #include <utility>
 
@@ -47,8 +48,14 @@ struct Tokenizer::Impl {
   SpecialTokens special;
   std::string chat_template;
   bool byte_fallback = false;
+  // Per-id tables for tokenizer.json (type, surface), built on first use: the special tokens are resolved
+  // after loading, and prepare asks for them once per token.
+  mutable std::once_flag tables_once;
+  mutable std::vector<PieceType> types;
+  mutable std::vector<std::string> surfaces;
 
   void load(const std::string& model_path);
+  void build_tables(const Tokenizer& self) const;
   void load_hf(const std::string& json_path);
   void check_id(int id) const;
   int size() const { return hf ? hf->vocab_size() : static_cast<int>(pieces.size()); }
@@ -241,14 +248,39 @@ float Tokenizer::score(int id) const {
 PieceType Tokenizer::type(int id) const {
   impl_->check_id(id);
   if (!impl_->hf) return impl_->pieces[id].type;
-  const HfTokenizer& hf = *impl_->hf;
-  if (hf.is_special(id)) return PieceType::Control;
-  if (id == impl_->special.unk) return PieceType::Unknown;
-  const std::string t = hf.id_to_token(id);
-  if (hf.byte_fallback() && spm::parse_byte_piece(t) >= 0) return PieceType::Byte;
-  for (const auto& a : hf.added_tokens())
-    if (a.id == id) return PieceType::UserDefined;
-  return t.empty() ? PieceType::Unused : PieceType::Normal;
+  std::call_once(impl_->tables_once, [this] { impl_->build_tables(*this); });
+  return impl_->types[static_cast<size_t>(id)];
+}
+
+const std::string& Tokenizer::surface(int id) const {
+  impl_->check_id(id);
+  std::call_once(impl_->tables_once, [this] { impl_->build_tables(*this); });
+  return impl_->surfaces[static_cast<size_t>(id)];
+}
+
+void Tokenizer::Impl::build_tables(const Tokenizer& self) const {
+  const int n = size();
+  surfaces.resize(static_cast<size_t>(n));
+  if (hf) {
+    types.resize(static_cast<size_t>(n));
+    std::vector<bool> added(static_cast<size_t>(n), false);
+    for (const auto& a : hf->added_tokens())
+      if (a.id >= 0 && a.id < n) added[static_cast<size_t>(a.id)] = true;
+    for (int id = 0; id < n; ++id) {
+      PieceType& t = types[static_cast<size_t>(id)];
+      const std::string token = hf->id_to_token(id);
+      if (hf->is_special(id)) t = PieceType::Control;
+      else if (id == special.unk) t = PieceType::Unknown;
+      else if (hf->byte_fallback() && spm::parse_byte_piece(token) >= 0) t = PieceType::Byte;
+      else if (added[static_cast<size_t>(id)]) t = PieceType::UserDefined;
+      else t = token.empty() ? PieceType::Unused : PieceType::Normal;
+      // A tokenizer.json's special tokens written in the text (<|im_start|>) are matched literally: they
+      // cover their own content (decode_piece gives "" for them, for streaming).
+      surfaces[static_cast<size_t>(id)] = t == PieceType::Control ? token : self.decode_piece(id);
+    }
+  } else {
+    for (int id = 0; id < n; ++id) surfaces[static_cast<size_t>(id)] = self.decode_piece(id);
+  }
 }
 
 int Tokenizer::piece_to_id(const std::string& piece) const {

@@ -66,6 +66,9 @@ class Tokenizer {
   std::string piece(int id) const;
   float score(int id) const;
   PieceType type(int id) const;
+  // The bytes token `id` stands for in a text it was encoded from: decode_piece's text, except that a
+  // tokenizer.json's special tokens (matched literally in text) give their content. A table built once.
+  const std::string& surface(int id) const;
   int piece_to_id(const std::string& piece) const;  // the unk id (or -1 without one) when absent
   bool has_byte_fallback() const;                    // all 256 byte pieces <0x00>..<0xFF> present
   const SpecialTokens& special() const;
