@@ -1,6 +1,12 @@
 #include "core/sha256.h"
 
+#include <algorithm>
 #include <cstring>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define LT_SHA_NI 1
+#endif
 
 #include "core/fs.h"
 
@@ -16,15 +22,9 @@ constexpr uint32_t K[64] = {
     0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
     0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
-}  // namespace
 
-Sha256::Sha256() {
-  const uint32_t init[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                            0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-  std::memcpy(h_, init, sizeof(h_));
-}
-
-void Sha256::block(const uint8_t* p) {
+// One 64-byte block, FIPS 180-4 section 6.2.2.
+void portable_block(uint32_t* state, const uint8_t* p) {
   uint32_t w[64];
   for (int i = 0; i < 16; ++i)
     w[i] = (uint32_t(p[4 * i]) << 24) | (uint32_t(p[4 * i + 1]) << 16) | (uint32_t(p[4 * i + 2]) << 8) |
@@ -34,7 +34,8 @@ void Sha256::block(const uint8_t* p) {
     uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
     w[i] = w[i - 16] + s0 + w[i - 7] + s1;
   }
-  uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6], h = h_[7];
+  uint32_t a = state[0], b = state[1], c = state[2], d = state[3], e = state[4], f = state[5], g = state[6],
+           h = state[7];
   for (int i = 0; i < 64; ++i) {
     uint32_t S1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
     uint32_t ch = (e & f) ^ (~e & g);
@@ -44,7 +45,79 @@ void Sha256::block(const uint8_t* p) {
     uint32_t t2 = S0 + mj;
     h = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
   }
-  h_[0] += a; h_[1] += b; h_[2] += c; h_[3] += d; h_[4] += e; h_[5] += f; h_[6] += g; h_[7] += h;
+  state[0] += a; state[1] += b; state[2] += c; state[3] += d;
+  state[4] += e; state[5] += f; state[6] += g; state[7] += h;
+}
+
+#ifdef LT_SHA_NI
+// The same with the x86 SHA extensions: the state is kept as the two vectors the sha256rnds2 instruction
+// works on, (A,B,E,F) and (C,D,G,H); each instruction does two rounds, sha256msg1/msg2 extend the schedule.
+__attribute__((target("sha,sse4.1,ssse3"))) void hw_blocks(uint32_t* state, const uint8_t* p, size_t n) {
+  __m128i dcba = _mm_loadu_si128(reinterpret_cast<const __m128i*>(state));      // lanes A B C D
+  __m128i hgfe = _mm_loadu_si128(reinterpret_cast<const __m128i*>(state + 4));  // lanes E F G H
+  const __m128i cdab = _mm_shuffle_epi32(dcba, 0xB1);
+  const __m128i efgh = _mm_shuffle_epi32(hgfe, 0x1B);
+  __m128i abef = _mm_alignr_epi8(cdab, efgh, 8);
+  __m128i cdgh = _mm_blend_epi16(efgh, cdab, 0xF0);
+  const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);  // big-endian words
+  for (size_t blk = 0; blk < n; ++blk, p += 64) {
+    const __m128i abef0 = abef, cdgh0 = cdgh;
+    __m128i w[4];
+    for (int g = 0; g < 16; ++g) {
+      __m128i& cur = w[g % 4];
+      if (g < 4) {
+        cur = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * g)), bswap);
+      } else {
+        // W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16] for the four words of group g.
+        const __m128i& m4 = w[g % 4];        // group g-4
+        const __m128i& m3 = w[(g + 1) % 4];  // group g-3
+        const __m128i& m2 = w[(g + 2) % 4];  // group g-2
+        const __m128i& m1 = w[(g + 3) % 4];  // group g-1
+        __m128i x = _mm_sha256msg1_epu32(m4, m3);
+        x = _mm_add_epi32(x, _mm_alignr_epi8(m1, m2, 4));
+        cur = _mm_sha256msg2_epu32(x, m1);
+      }
+      __m128i msg = _mm_add_epi32(cur, _mm_loadu_si128(reinterpret_cast<const __m128i*>(K + 4 * g)));
+      cdgh = _mm_sha256rnds2_epu32(cdgh, abef, msg);
+      msg = _mm_shuffle_epi32(msg, 0x0E);
+      abef = _mm_sha256rnds2_epu32(abef, cdgh, msg);
+    }
+    abef = _mm_add_epi32(abef, abef0);
+    cdgh = _mm_add_epi32(cdgh, cdgh0);
+  }
+  const __m128i feba = _mm_shuffle_epi32(abef, 0x1B);
+  const __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(state), _mm_blend_epi16(feba, dchg, 0xF0));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(state + 4), _mm_alignr_epi8(dchg, feba, 8));
+}
+#endif
+
+}  // namespace
+
+bool Sha256::hardware_available() {
+#ifdef LT_SHA_NI
+  static const bool ok = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1") &&
+                         __builtin_cpu_supports("ssse3");
+  return ok;
+#else
+  return false;
+#endif
+}
+
+Sha256::Sha256(bool allow_hardware) : hw_(allow_hardware && hardware_available()) {
+  const uint32_t init[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                            0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  std::memcpy(h_, init, sizeof(h_));
+}
+
+void Sha256::blocks(const uint8_t* p, size_t n) {
+#ifdef LT_SHA_NI
+  if (hw_) {
+    hw_blocks(h_, p, n);
+    return;
+  }
+#endif
+  for (size_t i = 0; i < n; ++i) portable_block(h_, p + 64 * i);
 }
 
 void Sha256::update(const void* data, size_t size) {
@@ -54,18 +127,21 @@ void Sha256::update(const void* data, size_t size) {
     size_t take = std::min(size, size_t(64) - buf_len_);
     std::memcpy(buf_ + buf_len_, p, take);
     buf_len_ += take; p += take; size -= take;
-    if (buf_len_ == 64) { block(buf_); buf_len_ = 0; }
+    if (buf_len_ == 64) { blocks(buf_, 1); buf_len_ = 0; }
   }
-  while (size >= 64) { block(p); p += 64; size -= 64; }
+  if (size >= 64) {
+    const size_t n = size / 64;
+    blocks(p, n);
+    p += 64 * n;
+    size -= 64 * n;
+  }
   if (size > 0) { std::memcpy(buf_, p, size); buf_len_ = size; }
 }
 
 std::array<uint8_t, 32> Sha256::digest() {
   uint64_t bits = total_ * 8;
-  uint8_t pad = 0x80;
-  update(&pad, 1);
-  uint8_t zero = 0;
-  while (buf_len_ != 56) update(&zero, 1);
+  uint8_t pad[64] = {0x80};
+  update(pad, 1 + (buf_len_ < 56 ? 55 - buf_len_ : 119 - buf_len_));
   uint8_t len[8];
   for (int i = 0; i < 8; ++i) len[i] = uint8_t(bits >> (56 - 8 * i));
   update(len, 8);

@@ -96,15 +96,24 @@ std::vector<TokenizedSample> to_samples(const Record& r, const std::string& tmpl
   return {tokenize(render(tmpl, r, d.train_on_inputs, tok.special().add_bos), tok, r, tmpl)};
 }
 
-// Tokenizes a batch on `threads` threads; results keep the input order (deterministic output).
-std::vector<std::vector<TokenizedSample>> tokenize_batch(const std::vector<Record>& batch, const std::string& tmpl,
-                                                         const ModelTemplate* model, const DataOptions& d,
-                                                         const Tokenizer& tok, int threads) {
-  std::vector<std::vector<TokenizedSample>> out(batch.size());
+// A record's samples and its content keys (dedup, split), computed on the worker threads.
+struct RecordWork {
+  std::vector<TokenizedSample> samples;
+  ContentKeys keys;
+};
+
+// Tokenizes and hashes a batch on `threads` threads; results keep the input order (deterministic output).
+std::vector<RecordWork> tokenize_batch(const std::vector<Record>& batch, const std::string& tmpl,
+                                       const ModelTemplate* model, const DataOptions& d, const Tokenizer& tok,
+                                       int threads) {
+  std::vector<RecordWork> out(batch.size());
   std::vector<std::exception_ptr> errors(threads);
   auto work = [&](int t) {
     try {
-      for (size_t i = t; i < batch.size(); i += threads) out[i] = to_samples(batch[i], tmpl, model, d, tok);
+      for (size_t i = t; i < batch.size(); i += threads) {
+        out[i].samples = to_samples(batch[i], tmpl, model, d, tok);
+        out[i].keys = content_keys(record_content(batch[i]));
+      }
     } catch (...) {
       errors[t] = std::current_exception();
     }
@@ -204,8 +213,8 @@ class Pipeline {
     Record rec;
     auto flush = [&] {
       throw_if_interrupted("prepare");
-      auto samples = tokenize_batch(batch, tmpl_, model_.get(), d_, tok_, threads_);
-      for (size_t i = 0; i < batch.size(); ++i) place(batch[i], std::move(samples[i]), forced_val);
+      auto work = tokenize_batch(batch, tmpl_, model_.get(), d_, tok_, threads_);
+      for (size_t i = 0; i < batch.size(); ++i) place(batch[i], std::move(work[i]), forced_val);
       batch.clear();
     };
     while (reader.next(rec)) {
@@ -273,13 +282,13 @@ class Pipeline {
 
  private:
   // A record's samples all go to the split its content hashes to.
-  void place(const Record& r, std::vector<TokenizedSample>&& samples, bool forced_val) {
-    const std::string content = record_content(r);
-    if (d_.dedup && !seen_.insert(dedup_key(content)).second) {
+  void place(const Record& r, RecordWork&& work, bool forced_val) {
+    if (d_.dedup && !seen_.insert(work.keys.dedup).second) {
       ++c_.duplicates;
       return;
     }
-    const bool val = forced_val || (req_.val_inputs.empty() && is_val(content, d_.val_fraction));
+    const bool val = forced_val || (req_.val_inputs.empty() && is_val_key(work.keys.split, d_.val_fraction));
+    std::vector<TokenizedSample>& samples = work.samples;
     const auto src = source_index_.find(r.source);
     LT_CHECK(src != source_index_.end(), "prepare: record from an unlisted source " + r.source);
     for (TokenizedSample& s : samples) {

@@ -191,14 +191,23 @@ std::string normalise_content(const std::string& content) {
   return out;  // a trailing whitespace run is never written
 }
 
-uint64_t dedup_key(const std::string& content) { return be64(content_digest(content).data()); }
+ContentKeys content_keys(const std::string& content) {
+  const std::array<uint8_t, 32> d = content_digest(content);
+  return ContentKeys{be64(d.data()), be64(d.data() + 8)};
+}
 
-bool is_val(const std::string& content, double val_fraction) {
+uint64_t dedup_key(const std::string& content) { return content_keys(content).dedup; }
+
+bool is_val_key(uint64_t split_key, double val_fraction) {
   if (!(val_fraction >= 0.0 && val_fraction <= 1.0))
     fail_input("{opt:val_fraction} must be between 0 and 1 (got " + std::to_string(val_fraction) + ")");
   constexpr uint64_t kBuckets = 1000000;
   const auto threshold = static_cast<uint64_t>(std::llround(val_fraction * static_cast<double>(kBuckets)));
-  return be64(content_digest(content).data() + 8) % kBuckets < threshold;
+  return split_key % kBuckets < threshold;
+}
+
+bool is_val(const std::string& content, double val_fraction) {
+  return is_val_key(content_keys(content).split, val_fraction);
 }
 
 std::string record_content(const Record& r) {

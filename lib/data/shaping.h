@@ -80,4 +80,13 @@ std::string record_content(const Record& r);
 // variants of one text land in the same split. val_fraction outside [0, 1] is an input error.
 bool is_val(const std::string& content, double val_fraction);
 
+// Both keys of one content from one hash: dedup = dedup_key(content), split = the bits is_val tests;
+// is_val_key(content_keys(c).split, f) == is_val(c, f).
+struct ContentKeys {
+  uint64_t dedup = 0;
+  uint64_t split = 0;
+};
+ContentKeys content_keys(const std::string& content);
+bool is_val_key(uint64_t split_key, double val_fraction);
+
 }  // namespace loratune::data

@@ -263,35 +263,22 @@ void append(TokenizedSample& out, const std::vector<int>& ids, bool trained) {
 // Returns false when the surfaces do not reproduce `text` otherwise, i.e. when the offsets cannot be trusted.
 bool token_ranges(const std::vector<int>& ids, const std::string& text, const Tokenizer& tok,
                   std::vector<size_t>* begins, std::vector<size_t>* ends) {
-  std::string surface;
-  surface.reserve(text.size() + 1);
-  std::vector<size_t> offsets;  // surface offset where each token starts, plus the end
-  offsets.reserve(ids.size() + 1);
-  for (int id : ids) {
-    offsets.push_back(surface.size());
-    surface += tok.surface(id);
-  }
-  offsets.push_back(surface.size());
-  // at[k]: the text offset of surface offset k (greedy: a surface byte equal to the next text byte is that byte).
-  std::vector<size_t> at(surface.size() + 1);
-  size_t t = 0;
-  for (size_t k = 0; k < surface.size(); ++k) {
-    at[k] = t;
-    if (t < text.size() && surface[k] == text[t])
-      ++t;
-    else if (surface[k] != ' ')
-      return false;
-  }
-  at[surface.size()] = t;
-  if (t != text.size()) return false;
   begins->resize(ids.size());
   ends->resize(ids.size());
+  // Greedy: a surface byte equal to the next text byte is that byte; an inserted space covers none.
+  size_t t = 0;
   for (size_t i = 0; i < ids.size(); ++i) {
-    const size_t b = at[offsets[i]], e = at[offsets[i + 1]];
+    const size_t b = t;
+    for (const char c : tok.surface(ids[i])) {
+      if (t < text.size() && c == text[t])
+        ++t;
+      else if (c != ' ')
+        return false;
+    }
     (*begins)[i] = b;
-    (*ends)[i] = e > b ? e : b + 1;
+    (*ends)[i] = t > b ? t : b + 1;
   }
-  return true;
+  return t == text.size();
 }
 
 // Encodes the text segments [first, last) as one string and gives each token the flag of the bytes it
@@ -317,17 +304,27 @@ void encode_run(const std::vector<Segment>& segs, size_t first, size_t last, con
       if (!segs[i].text.empty()) append(out, tok.encode(segs[i].text, /*add_bos=*/false), segs[i].trained);
     return;
   }
-  // trained_before[k] = number of trained bytes in text[0, k).
-  std::vector<uint32_t> trained_before(text.size() + 1, 0);
+  // The segments' byte ranges in `text`; a token is trained when any segment it overlaps is (tokens and
+  // segments both go left to right, so one pass over each).
+  struct Run {
+    size_t begin, end;
+    bool trained;
+  };
+  std::vector<Run> runs;
   size_t pos = 0;
   for (size_t i = first; i < last; ++i) {
-    for (size_t k = 0; k < segs[i].text.size(); ++k, ++pos)
-      trained_before[pos + 1] = trained_before[pos] + (segs[i].trained ? 1 : 0);
+    if (segs[i].text.empty()) continue;
+    runs.push_back(Run{pos, pos + segs[i].text.size(), segs[i].trained});
+    pos += segs[i].text.size();
   }
+  size_t j = 0;
   for (size_t t = 0; t < ids.size(); ++t) {
     const size_t b = std::min(begins[t], text.size() - 1), e = std::min(ends[t], text.size());
+    while (j < runs.size() && runs[j].end <= b) ++j;
+    bool trained = false;
+    for (size_t k = j; k < runs.size() && runs[k].begin < e && !trained; ++k) trained = runs[k].trained;
     out.ids.push_back(static_cast<int32_t>(ids[t]));
-    out.trained.push_back(trained_before[e] > trained_before[b] ? 1 : 0);
+    out.trained.push_back(trained ? 1 : 0);
   }
 }
 

@@ -1,5 +1,6 @@
 #include "tokenizer/hf_tokenizer.h"
 
+#include <array>
 #include <mutex>
 #include <unordered_map>
 
@@ -32,30 +33,40 @@ struct HfTokenizer::Impl {
   int vocab_size = 0;
 
   // Pre-token -> ids, as tokenizers' BPE cache (same capacity and key-length limit semantics: pre-tokens
-  // of 256 bytes or more, and any after the cache is full, are not stored).
-  static constexpr size_t kCacheCapacity = 1 << 17, kMaxKey = 256;
-  mutable std::mutex mu;
-  mutable std::unordered_map<std::string, std::vector<int>> cache;
+  // of 256 bytes or more, and any after the cache is full, are not stored). Sharded by the pre-token's hash,
+  // each shard with its own lock, so that prepare's threads rarely wait for one another.
+  static constexpr size_t kCacheCapacity = 1 << 17, kMaxKey = 256, kShards = 64;
+  struct CacheShard {
+    std::mutex mu;
+    std::unordered_map<std::string, std::vector<int>> map;
+  };
+  mutable std::array<CacheShard, kShards> cache;
 
   void model_ids(const std::string& word, std::vector<int>& out) const;
   void encode_body(const std::string& text, std::vector<int>& out) const;
 };
 
 void HfTokenizer::Impl::model_ids(const std::string& word, std::vector<int>& out) const {
+  CacheShard* shard = nullptr;
   if (word.size() < kMaxKey) {
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = cache.find(word);
-    if (it != cache.end()) {
+    // The shard from a cheap mix of the length and the first and last bytes (the map hashes the word itself).
+    const auto* b = reinterpret_cast<const unsigned char*>(word.data());
+    const size_t n = word.size();
+    const size_t mix = n == 0 ? 0 : (n * 0x9E3779B1u) ^ (b[0] * 0x85EBCA77u) ^ (b[n - 1] * 0xC2B2AE3Du) ^ (b[n / 2] << 7);
+    shard = &cache[(mix ^ (mix >> 11)) % kShards];
+    std::lock_guard<std::mutex> lock(shard->mu);
+    auto it = shard->map.find(word);
+    if (it != shard->map.end()) {
       out.insert(out.end(), it->second.begin(), it->second.end());
       return;
     }
   }
   const size_t mark = out.size();
   bpe.tokenize(word, out);
-  if (word.size() < kMaxKey) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (cache.size() < kCacheCapacity)
-      cache.emplace(word, std::vector<int>(out.begin() + static_cast<long>(mark), out.end()));
+  if (shard) {
+    std::lock_guard<std::mutex> lock(shard->mu);
+    if (shard->map.size() < kCacheCapacity / kShards)
+      shard->map.emplace(word, std::vector<int>(out.begin() + static_cast<long>(mark), out.end()));
   }
 }
 

@@ -402,6 +402,15 @@ TEST_CASE("is_val: a stable content-hash split", "[data]") {
     CHECK(agree > 800);
     CHECK(agree < 1200);
   }
+  SECTION("content_keys gives both keys from one hash, as dedup_key and is_val do") {
+    for (int i = 0; i < 500; ++i) {
+      const std::string c = "Row  " + std::to_string(i * 7919);
+      const ContentKeys k = content_keys(c);
+      CHECK(k.dedup == dedup_key(c));
+      for (double f : {0.0, 0.1, 0.5, 1.0}) CHECK(is_val_key(k.split, f) == is_val(c, f));
+    }
+    CHECK(content_keys("a").split != content_keys("b").split);
+  }
   SECTION("a fraction outside [0, 1] is an input error") {
     CHECK(error_kind([] { is_val("a", -0.1); }) == ExitCode::Usage);
     CHECK(error_kind([] { is_val("a", 1.5); }) == ExitCode::Usage);
