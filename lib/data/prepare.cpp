@@ -7,6 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <future>
 #include <thread>
 #include <unistd.h>
 #include <unordered_map>
@@ -207,23 +208,34 @@ class Pipeline {
   }
 
   // Reads `files`; forced_val sends everything to the val split (explicit --val), else the hash decides.
+  // With several threads the next batch is read (a thread of its own) while this one is tokenized.
   void run(const std::vector<std::string>& files, bool forced_val) {
     RecordReader reader(files, so_);
-    std::vector<Record> batch;
-    Record rec;
-    auto flush = [&] {
-      throw_if_interrupted("prepare");
-      auto work = tokenize_batch(batch, tmpl_, model_.get(), d_, tok_, threads_);
-      for (size_t i = 0; i < batch.size(); ++i) place(batch[i], std::move(work[i]), forced_val);
-      batch.clear();
+    auto read_batch = [&reader] {
+      std::vector<Record> batch;
+      Record rec;
+      while (batch.size() < kBatch && reader.next(rec)) {
+        batch.push_back(std::move(rec));
+        rec = Record();
+      }
+      return batch;
     };
-    while (reader.next(rec)) {
-      ++c_.records;
-      batch.push_back(std::move(rec));
-      rec = Record();
-      if (batch.size() == kBatch) flush();
+    std::vector<Record> batch = read_batch();
+    while (!batch.empty()) {
+      throw_if_interrupted("prepare");
+      std::future<std::vector<Record>> next;
+      if (threads_ > 1) next = std::async(std::launch::async, read_batch);
+      std::vector<RecordWork> work;
+      try {
+        work = tokenize_batch(batch, tmpl_, model_.get(), d_, tok_, threads_);
+      } catch (...) {
+        if (next.valid()) next.wait();  // the reader must stop before it is destroyed
+        throw;
+      }
+      c_.records += static_cast<int64_t>(batch.size());
+      for (size_t i = 0; i < batch.size(); ++i) place(batch[i], std::move(work[i]), forced_val);
+      batch = next.valid() ? next.get() : read_batch();
     }
-    if (!batch.empty()) flush();
     for (const auto& s : reader.stats()) stats_.push_back(s);
     for (const auto& iv : reader.invalid()) invalid_.push_back(iv);
   }

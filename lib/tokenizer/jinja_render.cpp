@@ -481,7 +481,18 @@ class Interpreter : public FilterHost {
         throw EvalError("bad operand type for unary " + std::string(e.kind == EK::Neg ? "-" : "+") + ": '" +
                         type_name(v) + "'");
       }
-      case EK::Binary: return binary_op(e.name, eval(*e.args[0], scope), eval(*e.args[1], scope));
+      case EK::Binary: {
+        Value l = eval(*e.args[0], scope);
+        Value r = eval(*e.args[1], scope);
+        // str + str appends to the temporary left operand (templates chain '<|im_start|>' + role + ...).
+        if (e.name == "+" && l.kind == Kind::String && r.kind == Kind::String) {
+          if (l.s.size() + r.s.size() > kMaxStringBytes) throw EvalError("the concatenated string is too long");
+          l.s += r.s;
+          l.safe_markup = false;
+          return l;
+        }
+        return binary_op(e.name, l, r);
+      }
       case EK::Compare: {
         Value left = eval(*e.args[0], scope);
         for (size_t k = 0; k < e.ops.size(); ++k) {
