@@ -75,6 +75,7 @@ uint32_t gguf_file_type(io::GgmlType requested) {
     case io::GgmlType::F16: return 1;
     case io::GgmlType::Q8_0: return 7;
     case io::GgmlType::BF16: return 32;
+    default: LT_CHECK(false, std::string("gguf_file_type: loratune does not write ") + io::ggml_type_name(requested));
   }
   return 0;
 }

@@ -9,26 +9,54 @@
 
 namespace loratune::io {
 
-const char* ggml_type_name(GgmlType t) {
-  switch (t) {
-    case GgmlType::F32: return "F32";
-    case GgmlType::F16: return "F16";
-    case GgmlType::Q8_0: return "Q8_0";
-    case GgmlType::BF16: return "BF16";
-  }
-  return "unknown";
+namespace {
+struct TypeInfo {
+  GgmlType type;
+  const char* name;
+  int64_t block;
+  size_t bytes;
+};
+// ggml's type traits (ggml.c type_traits: blck_size, type_size).
+constexpr TypeInfo kTypes[] = {
+    {GgmlType::F32, "F32", 1, 4},       {GgmlType::F16, "F16", 1, 2},       {GgmlType::Q4_0, "Q4_0", 32, 18},
+    {GgmlType::Q4_1, "Q4_1", 32, 20},   {GgmlType::Q5_0, "Q5_0", 32, 22},   {GgmlType::Q5_1, "Q5_1", 32, 24},
+    {GgmlType::Q8_0, "Q8_0", 32, 34},   {GgmlType::Q2_K, "Q2_K", 256, 84},  {GgmlType::Q3_K, "Q3_K", 256, 110},
+    {GgmlType::Q4_K, "Q4_K", 256, 144}, {GgmlType::Q5_K, "Q5_K", 256, 176}, {GgmlType::Q6_K, "Q6_K", 256, 210},
+    {GgmlType::BF16, "BF16", 1, 2},
+};
+const TypeInfo* info(GgmlType t) {
+  for (const TypeInfo& i : kTypes)
+    if (i.type == t) return &i;
+  return nullptr;
+}
+}  // namespace
+
+bool ggml_type_known(uint32_t t) { return info(static_cast<GgmlType>(t)) != nullptr; }
+
+const std::vector<GgmlType>& ggml_types() {
+  static const std::vector<GgmlType> all = [] {
+    std::vector<GgmlType> v;
+    for (const TypeInfo& i : kTypes) v.push_back(i.type);
+    return v;
+  }();
+  return all;
 }
 
-int64_t ggml_block_size(GgmlType t) { return t == GgmlType::Q8_0 ? 32 : 1; }
+const char* ggml_type_name(GgmlType t) {
+  const TypeInfo* i = info(t);
+  return i ? i->name : "unknown";
+}
+
+int64_t ggml_block_size(GgmlType t) {
+  const TypeInfo* i = info(t);
+  LT_CHECK(i, "ggml_block_size: unknown ggml type " + std::to_string(static_cast<uint32_t>(t)));
+  return i->block;
+}
 
 size_t ggml_block_bytes(GgmlType t) {
-  switch (t) {
-    case GgmlType::F32: return 4;
-    case GgmlType::F16: return 2;
-    case GgmlType::BF16: return 2;
-    case GgmlType::Q8_0: return 34;
-  }
-  return 0;
+  const TypeInfo* i = info(t);
+  LT_CHECK(i, "ggml_block_bytes: unknown ggml type " + std::to_string(static_cast<uint32_t>(t)));
+  return i->bytes;
 }
 
 uint64_t ggml_nbytes(GgmlType t, int64_t numel) {
@@ -73,7 +101,7 @@ float fp16_to_fp32(uint16_t h) {
   const uint32_t mant = h & 0x3FF;
   uint32_t x;
   if (exp == 0x1F) {
-    x = sign | 0x7F800000 | (mant << 13);
+    x = sign | 0x7F800000 | (mant << 13) | (mant ? 0x00400000u : 0u);  // a NaN comes out quiet, as F16C's
   } else if (exp != 0) {
     x = sign | ((exp - 15 + 127) << 23) | (mant << 13);
   } else if (mant == 0) {
@@ -135,6 +163,8 @@ std::vector<uint8_t> ggml_encode(const float* x, int64_t n, GgmlType t) {
         for (int i = 0; i < 32; ++i) pb[2 + i] = static_cast<uint8_t>(static_cast<int8_t>(std::round(xb[i] * id)));
       }
       break;
+    default:
+      LT_CHECK(false, std::string("ggml_encode: loratune does not write ") + ggml_type_name(t));
   }
   return out;
 }
@@ -161,6 +191,8 @@ std::vector<float> ggml_decode(const uint8_t* p, int64_t n, GgmlType t) {
           out[static_cast<size_t>(32 * b + i)] = d * static_cast<float>(static_cast<int8_t>(pb[2 + i]));
       }
       break;
+    default:
+      dequantize_blocks(t, p, n, out.data());
   }
   return out;
 }

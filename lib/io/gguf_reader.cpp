@@ -17,8 +17,13 @@ namespace {
 
 const char* const kCorruptHint = "the file is corrupt, truncated or not a GGUF file: re-export or re-download it";
 
-// The ggml types the reader decodes (GgmlType's values).
-bool known_ggml_type(uint32_t t) { return t == 0 || t == 1 || t == 8 || t == 30; }
+bool known_ggml_type(uint32_t t) { return ggml_type_known(t); }
+
+std::string known_type_names() {
+  std::string s;
+  for (GgmlType t : ggml_types()) s += (s.empty() ? "" : ", ") + std::string(ggml_type_name(t));
+  return s;
+}
 
 // ---- bounds-checked input ----
 class Cursor {
@@ -194,8 +199,8 @@ void GgufFile::parse(const uint8_t* bytes, size_t size) {
     const uint32_t type = static_cast<uint32_t>(c.le(4, what + " type"));
     if (!known_ggml_type(type))
       fail_input(path_ + ": " + what + " has ggml type " + std::to_string(type) +
-                     ", which loratune's reader does not decode (it reads F32, F16, BF16 and Q8_0)",
-                 "only GGUF files written by loratune export (or with those types) can be read back");
+                     ", which loratune does not decode (it reads " + known_type_names() + ")",
+                 "convert or re-quantize the model to one of those types (llama.cpp's llama-quantize)");
     ti.type = static_cast<GgmlType>(type);
     if (ti.ne[0] % ggml_block_size(ti.type) != 0)
       c.fail(what + ": row length " + std::to_string(ti.ne[0]) + " is not a multiple of the " +

@@ -335,7 +335,9 @@ TEST_CASE("GGUF reader rejects malformed files naming the file", "[io][gguf]") {
                Contains("longer than ggml's limit of 63"));
     CHECK_THAT(parse_error(assemble(1, 0, "", info("t", {}, 0, 0), data)), Contains("0 dimensions"));
     CHECK_THAT(parse_error(assemble(1, 0, "", info("t", {1, 1, 1, 1, 1}, 0, 0), data)), Contains("5 dimensions"));
-    CHECK_THAT(parse_error(assemble(1, 0, "", info("t", {4}, 2, 0), data)), Contains("ggml type 2"));
+    // 16 is IQ2_XXS, a type loratune does not decode; Q4_0 (2) and the other block types it does.
+    CHECK_THAT(parse_error(assemble(1, 0, "", info("t", {4}, 16, 0), data)), Contains("ggml type 16"));
+    CHECK_THAT(parse_error(assemble(1, 0, "", info("t", {4}, 16, 0), data)), Contains("Q4_K"));
     CHECK_THAT(parse_error(assemble(1, 0, "", info("t", {1ull << 62, 1ull << 62}, 0, 0), data)),
                Contains("element count overflows"));
     CHECK_THAT(parse_error(assemble(1, 0, "", info("t", {33}, 8, 0), data)),
