@@ -5,6 +5,8 @@
 #include "cli.h"
 #include "options.h"
 #include "data/prepare.h"
+#include "model/gguf_tokenizer.h"
+#include "tokenizer/tokenizer.h"
 
 namespace loratune::cli {
 namespace {
@@ -14,6 +16,8 @@ int run(const GlobalOptions& g, data::PrepareRequest req) {
   req.data = data_options(cfg.data);
   req.threads = cfg.runtime.threads;
   if (req.model_dir.empty()) req.model_dir = cfg.model.path;
+  if (!req.model_dir.empty() && is_gguf_file(req.model_dir))
+    req.tokenizer = std::make_shared<const Tokenizer>(tokenizer_from_gguf(req.model_dir));
   auto res = data::prepare_dataset(req);
   if (g.json) {
     std::cout << res.report_json << std::endl;

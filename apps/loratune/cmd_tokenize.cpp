@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/strings.h"
+#include "model/gguf_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace loratune::cli {
@@ -38,7 +39,7 @@ int run(const GlobalOptions& g, const TokenizeArgs& a) {
       inputs.push_back(body);
     }
   }
-  const Tokenizer tok = Tokenizer::from_model_dir(cfg.model.path);
+  const Tokenizer tok = load_tokenizer(cfg.model.path);  // a model directory or a GGUF file
   const bool bos = !a.no_special && tok.special().add_bos;
   const bool eos = !a.no_special && tok.special().add_eos;
   nlohmann::json items = nlohmann::json::array();

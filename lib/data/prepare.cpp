@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <future>
+#include <optional>
 #include <thread>
 #include <unistd.h>
 #include <unordered_map>
@@ -388,7 +389,9 @@ PrepareResult prepare_dataset(const PrepareRequest& req) {
   if (d.stride >= d.seq_len)
     fail_input("data.stride (" + std::to_string(d.stride) + ") must be smaller than data.seq_len (" +
                std::to_string(d.seq_len) + ")");
-  Tokenizer tok = load_tokenizer(req);
+  std::optional<Tokenizer> owned;
+  if (!req.tokenizer) owned.emplace(load_tokenizer(req));
+  const Tokenizer& tok = req.tokenizer ? *req.tokenizer : *owned;
   auto [tmpl, tmpl_source] = choose_template(d.template_name, tok);
   SourceOptions so = source_options(d, tok);
   auto files = expand_inputs(req.inputs);

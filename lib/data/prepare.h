@@ -3,6 +3,7 @@
 // (a temporary directory renamed into place).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,9 @@ struct PrepareRequest {
   std::vector<std::string> val_inputs;  // explicit validation inputs (then no hash split)
   std::string model_dir;                // preferred: tokenizer + BOS/EOS rules + chat template
   std::string tokenizer_file;           // alternative: a bare tokenizer.model
+  // Given by the caller instead (e.g. a GGUF file's vocabulary, read above this layer); model_dir then only
+  // names it in the manifest.
+  std::shared_ptr<const Tokenizer> tokenizer;
   std::string out_dir;
   bool force = false;
   int64_t threads = 0;                  // tokenizer threads; 0 = all cores

@@ -158,6 +158,22 @@ Tokenizer Tokenizer::from_file(const std::string& tokenizer_model_path) {
   return Tokenizer(std::move(impl));
 }
 
+Tokenizer Tokenizer::from_json_text(const std::string& json_text, const std::string& source,
+                                    const SpecialTokens& special, const std::string& chat_template) {
+  auto impl = std::make_unique<Impl>();
+  impl->path = source;
+  impl->hf = std::make_unique<HfTokenizer>(HfTokenizer::from_json(json_text, source));
+  impl->hf->disable_truncation_and_padding();
+  impl->bytes = json_text;
+  impl->fingerprint = chat_template.empty() ? impl->hf->sha256()
+                                            : sha256_hex(json_text + std::string(1, '\0') + chat_template);
+  for (int id : {special.bos, special.eos, special.pad, special.unk}) if (id >= 0) impl->check_id(id);
+  for (int id : special.eos_ids) impl->check_id(id);
+  impl->special = special;
+  impl->chat_template = chat_template;
+  return Tokenizer(std::move(impl));
+}
+
 Tokenizer Tokenizer::from_model_dir(const std::string& dir) {
   if (!path_exists(dir))
     fail_input(dir + ": model directory not found", "pass the directory that holds tokenizer.json or tokenizer.model");

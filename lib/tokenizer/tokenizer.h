@@ -46,6 +46,11 @@ class Tokenizer {
   // in ".json" is a tokenizer.json: its special tokens and chat template come from the files beside it
   // (tokenizer_config.json, ...), as from_model_dir resolves them.
   static Tokenizer from_file(const std::string& tokenizer_model_path);
+  // A tokenizer.json document held in memory (e.g. made from a GGUF file's vocabulary), with its special
+  // tokens and chat template given; `source` names it in messages and is model_path(). The fingerprint
+  // covers the document and the template, as for a file.
+  static Tokenizer from_json_text(const std::string& json_text, const std::string& source,
+                                  const SpecialTokens& special, const std::string& chat_template);
 
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;

@@ -1,0 +1,41 @@
+// A GGUF file's tokenizer (the tokenizer.ggml.* keys, as llama.cpp's converter writes them) read into the
+// tokenizer.json machinery: a byte-level BPE vocabulary (tokenizer.ggml.model "gpt2") becomes the
+// tokenizer.json document of its family, chosen by tokenizer.ggml.pre, for Tokenizer::from_json_text.
+// Key names come from the GGUF key table (model/arch.h). Torch-free.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "tokenizer/tokenizer.h"
+
+namespace loratune {
+
+namespace io {
+class GgufFile;
+}
+
+// Whether `path` is a regular file that starts with the GGUF magic.
+bool is_gguf_file(const std::string& path);
+
+// The pre-tokenizer names (tokenizer.ggml.pre) read, each as its family's tokenizer.json does: "gpt-2" and
+// "smollm" (GPT-2's ByteLevel regex), "llama-bpe" (Llama 3's Split regex; ignore_merges, as llama.cpp
+// tokenizes it), "qwen2" (Qwen2's Split regex, after NFC as its tokenizer.json normalizes).
+const std::vector<std::string>& gguf_bpe_pre_names();
+
+// The tokenizer.json text for `f`'s vocabulary: tokens (tokenizer.ggml.tokens) as the BPE vocabulary with
+// tokenizer.ggml.merges; CONTROL tokens become special added tokens, USER_DEFINED ones non-special added
+// tokens (both matched literally in text, as llama.cpp does). Refused (input error naming the file and the
+// key): another tokenizer.ggml.model (SentencePiece "llama" is not read yet), an unknown tokenizer.ggml.pre,
+// missing or mistyped keys, token_type and tokens of different lengths.
+std::string gguf_bpe_tokenizer_json(const io::GgufFile& f);
+
+// The tokenizer of a GGUF file: its vocabulary (gguf_bpe_tokenizer_json), the special ids
+// (tokenizer.ggml.bos/eos/unknown/padding_token_id, add_bos_token, add_eos_token) and the chat template
+// (tokenizer.chat_template).
+Tokenizer tokenizer_from_gguf(const std::string& path);
+
+// The tokenizer of a model path: a GGUF file's (tokenizer_from_gguf), else a model directory's
+// (Tokenizer::from_model_dir).
+Tokenizer load_tokenizer(const std::string& model_path);
+
+}  // namespace loratune

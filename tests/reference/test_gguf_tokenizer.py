@@ -1,0 +1,124 @@
+"""loratune reads a GGUF file's own tokenizer (tokenizer.ggml.*: byte-level BPE, "gpt2") and tokenizes as the
+model's Hugging Face tokenizer does.
+
+  - llama.cpp's vocabulary-only GGUFs (ggml-vocab-{gpt-2,llama-bpe,qwen2}.gguf from the llama-cpp-python sdist,
+    written by llama.cpp's convert_hf_to_gguf.py) with their test inputs (.inp) and the ids Hugging Face
+    tokenizers gives them (.out, add_special_tokens=False): `loratune tokenize -m FILE.gguf --no-special` gives
+    those ids for every input;
+  - the real SmolLM2-135M-Instruct Q4_1 GGUF: `loratune tokenize -m FILE.gguf` equals the same command on the
+    model's Hugging Face directory (itself checked against transformers in test_hf_tokenizers.py /
+    test_smollm2_fixture.py) on the 24k-line tokenizer corpus, with and without special tokens; its chat
+    template is the directory's; `prepare -m FILE.gguf` on chat data writes the same tokens and masks as
+    `prepare -m DIR`;
+  - a GGUF whose pre-tokenizer loratune does not know is refused with exit 2 naming it.
+"""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ltref  # noqa: E402
+
+import gguf  # noqa: E402
+
+VOCABS = os.path.join(ltref.CACHE, "gguf-vocab")
+
+
+def llama_cpp_cases(name):
+    with open(os.path.join(VOCABS, f"ggml-vocab-{name}.gguf.inp"), encoding="utf-8") as f:
+        inputs = f.read().split("\n__ggml_vocab_test__\n")
+    with open(os.path.join(VOCABS, f"ggml-vocab-{name}.gguf.out"), encoding="utf-8") as f:
+        outputs = [[int(x) for x in line.split()] for line in f.read().split("\n")]
+    if inputs and inputs[-1].endswith("\n__ggml_vocab_test__"):
+        inputs[-1] = inputs[-1][: -len("\n__ggml_vocab_test__")]
+    inputs = [t for t in inputs]
+    return inputs, outputs[: len(inputs)]
+
+
+def tokenize(ref, model, texts=None, file=None, special=True):
+    args = ["tokenize", "--model", model, "--json", "--quiet-counts"]
+    args += ["--file", file, "--lines"] if file else sum((["--text", t] for t in texts), [])
+    if not special:
+        args.append("--no-special")
+    out, _, _ = ref.loratune(*args)
+    return [t["ids"] for t in json.loads(out)["texts"]]
+
+
+def main():
+    ref = ltref.Ref(__doc__.splitlines()[0])
+    try:
+        for name in ("gpt-2", "llama-bpe", "qwen2"):
+            path = os.path.join(VOCABS, f"ggml-vocab-{name}.gguf")
+            inputs, want = llama_cpp_cases(name)
+            got = tokenize(ref, path, texts=inputs, special=False)
+            same = sum(a == b for a, b in zip(got, want))
+            bad = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), None)
+            ref.check(f"ggml-vocab-{name}.gguf: loratune gives Hugging Face's ids for llama.cpp's test inputs",
+                      len(got) == len(want) and same == len(want),
+                      f"{same}/{len(want)} inputs" + ("" if bad is None else
+                                                      f"; first difference {inputs[bad]!r}: {got[bad]} vs {want[bad]}"))
+
+        hf, q = ltref.SMOLLM2_HF, ltref.SMOLLM2_GGUF
+        corpus = ref.path("corpus.jsonl")
+        import subprocess
+        subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "test_hf_tokenizers.py"),
+                        "--write-corpus", corpus, "--builtin"], check=True, capture_output=True)
+        lines = ref.path("lines.txt")
+        with open(corpus, encoding="utf-8") as f, open(lines, "w", encoding="utf-8") as o:
+            n = 0
+            for l in f:
+                for part in json.loads(l)["text"].split("\n"):
+                    if part.strip() and "\r" not in part:
+                        o.write(part + "\n")
+                        n += 1
+        for special in (True, False):
+            a = tokenize(ref, q, file=lines, special=special)
+            b = tokenize(ref, hf, file=lines, special=special)
+            same = sum(x == y for x, y in zip(a, b))
+            ref.check(f"SmolLM2 Q4_1 GGUF: ids equal its tokenizer.json's on the corpus (special tokens {special})",
+                      len(a) == len(b) == n and same == n, f"{same}/{n} lines")
+        r = gguf.GGUFReader(q)
+        f = r.fields["tokenizer.chat_template"]
+        gguf_tpl = bytes(f.parts[f.data[0]]).decode("utf-8")
+        with open(os.path.join(hf, "chat_template.jinja"), encoding="utf-8") as fh:
+            dir_tpl = fh.read()
+        ref.check("SmolLM2 Q4_1 GGUF: its chat template is the directory's", gguf_tpl.strip() == dir_tpl.strip())
+
+        src = ref.path("chat.jsonl")
+        with open(src, "w", encoding="utf-8") as fh:
+            for i in range(40):
+                fh.write(json.dumps({"messages": [{"role": "user", "content": f"Question {i}: what is {i} + {i}?"},
+                                                  {"role": "assistant", "content": f"{2 * i}."}]}) + "\n")
+        outs = {}
+        for label, model in (("gguf", q), ("dir", hf)):
+            d = ref.path("prep-" + label)
+            ref.loratune("prepare", src, "--model", model, "--out", d, "--val-fraction", "0.2", "--seq-len", "64")
+            outs[label] = {rel: open(os.path.join(d, rel), "rb").read()
+                           for rel in ("train/tokens.bin", "train/mask.bin", "val/tokens.bin", "val/mask.bin")}
+            with open(os.path.join(d, "manifest.json")) as fh:
+                outs[label]["template"] = json.load(fh)["template"]
+        ref.check("prepare -m FILE.gguf writes the tokens and masks prepare -m DIR writes (the model's template)",
+                  outs["gguf"] == outs["dir"] and outs["gguf"]["template"] == "model",
+                  f"template {outs['gguf']['template']}")
+
+        bad = ref.path("unknown-pre.gguf")
+        w = gguf.GGUFWriter(bad, "llama")
+        w.add_tokenizer_model("gpt2")
+        w.add_tokenizer_pre("no-such-pre")
+        w.add_token_list(["a", "b", "ab"])
+        w.add_token_types([1, 1, 1])
+        w.add_token_merges(["a b"])
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        _, err, code = ref.loratune("tokenize", "--model", bad, "--text", "ab", expect=None)
+        ref.check("a GGUF with an unknown pre-tokenizer is refused with exit 2 naming it",
+                  code == 2 and "no-such-pre" in err and "tokenizer.ggml.pre" in err, f"exit {code}: {err.strip()[:200]}")
+    except Exception as e:
+        ref.check("the test ran to the end", False, f"{type(e).__name__}: {e}")
+    ref.finish()
+
+
+if __name__ == "__main__":
+    main()
