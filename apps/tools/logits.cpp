@@ -14,6 +14,7 @@
 #include "io/safetensors.h"
 #include "lora/peft.h"
 #include "model/device.h"
+#include "model/gguf_tokenizer.h"
 #include "model/loader.h"
 #include "tokenizer/tokenizer.h"
 
@@ -41,7 +42,7 @@ int main(int argc, char** argv) {
   try {
     using loratune::fail_input;
     if (!encode.empty()) {
-      const auto tok = loratune::Tokenizer::from_model_dir(model);
+      const auto tok = loratune::load_tokenizer(model);
       std::cout << nlohmann::json{{"ids", tok.encode(encode, tok.special().add_bos)}, {"eos", tok.special().eos}}.dump()
                 << std::endl;
       return 0;

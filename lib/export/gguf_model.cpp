@@ -87,20 +87,6 @@ io::GgmlType storage_type(const std::vector<int64_t>& hf_shape, io::GgmlType req
   return requested;
 }
 
-torch::Tensor permute_for_llama_rope(const torch::Tensor& w, int64_t n_heads) {
-  LT_CHECK(w.dim() >= 1 && w.size(0) % (2 * n_heads) == 0, "q/k rows do not split into heads of even size");
-  std::vector<int64_t> shape{n_heads, 2, w.size(0) / n_heads / 2};
-  for (int64_t d = 1; d < w.dim(); ++d) shape.push_back(w.size(d));
-  return w.reshape(shape).transpose(1, 2).reshape(w.sizes()).contiguous();
-}
-
-torch::Tensor unpermute_from_llama_rope(const torch::Tensor& w, int64_t n_heads) {
-  LT_CHECK(w.dim() >= 1 && w.size(0) % (2 * n_heads) == 0, "q/k rows do not split into heads of even size");
-  std::vector<int64_t> shape{n_heads, w.size(0) / n_heads / 2, 2};
-  for (int64_t d = 1; d < w.dim(); ++d) shape.push_back(w.size(d));
-  return w.reshape(shape).transpose(1, 2).reshape(w.sizes()).contiguous();
-}
-
 namespace {
 int64_t heads_for(RopePermute p, const ModelHParams& hp) {
   return p == RopePermute::QueryHeads ? hp.num_heads : hp.num_kv_heads;

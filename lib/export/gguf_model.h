@@ -11,6 +11,7 @@
 
 #include "io/gguf.h"
 #include "model/arch.h"
+#include "model/gguf_base.h"
 #include "model/hparams.h"
 #include "tokenizer/tokenizer.h"
 
@@ -39,12 +40,9 @@ uint32_t gguf_file_type(io::GgmlType requested);
 // are not a multiple of 32 falls back to F16.
 io::GgmlType storage_type(const std::vector<int64_t>& hf_shape, io::GgmlType requested);
 
-// llama.cpp's "llama" RoPE pairs (2i, 2i+1) of each head where HF pairs (i, i + hd/2). The converter reorders
-// the rows of q_proj (per attention head) and k_proj (per key/value head):
-// w [n_heads * hd, *] -> view [n_heads, 2, hd/2, *] -> swap dims 1 and 2 -> [n_heads * hd, *].
-// 1-D tensors (biases) and lora_B [out, r] are reordered the same way.
-torch::Tensor permute_for_llama_rope(const torch::Tensor& w, int64_t n_heads);      // [nH*hd, *] -> [nH*hd, *]
-torch::Tensor unpermute_from_llama_rope(const torch::Tensor& w, int64_t n_heads);   // the inverse
+// The q/k row permutation of llama.cpp's "llama" architecture (model/gguf_base.h).
+using loratune::permute_for_llama_rope;
+using loratune::unpermute_from_llama_rope;
 // The reordering `p` (from the name table) for this model; identity for None or NEOX architectures.
 torch::Tensor to_gguf_rows(const torch::Tensor& w, RopePermute p, const ModelHParams& hp, const GgufArch& arch);
 torch::Tensor from_gguf_rows(const torch::Tensor& w, RopePermute p, const ModelHParams& hp, const GgufArch& arch);

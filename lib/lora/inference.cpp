@@ -1,4 +1,5 @@
 #include "lora/inference.h"
+#include "model/gguf_tokenizer.h"
 
 #include "core/error.h"
 #include "core/log.h"
@@ -8,7 +9,7 @@
 namespace loratune {
 
 InferenceModel load_inference_model(const ModelSpec& spec) {
-  Tokenizer tok = Tokenizer::from_model_dir(spec.path);
+  Tokenizer tok = load_tokenizer(spec.path);  // a model directory or a GGUF file
   LoadedModel lm = load_model(spec.path, {spec.device, spec.dtype});
   check_tokenizer_matches(tok, lm.hp, spec.path);
   if (!spec.adapter.empty()) {

@@ -1,13 +1,17 @@
 #include "model/loader.h"
 
 #include <chrono>
+#include <map>
 #include <set>
 #include <sstream>
 
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
+#include "io/gguf_reader.h"
 #include "model/device.h"
+#include "model/gguf_base.h"
+#include "model/gguf_tokenizer.h"
 #include "model/tensor_io.h"
 
 namespace loratune {
@@ -83,16 +87,52 @@ void load_weights(CausalLM& model, const io::Checkpoint& ckpt, torch::ScalarType
   }
 }
 
+void load_named_weights(CausalLM& model, std::vector<std::pair<std::string, torch::Tensor>> tensors,
+                        torch::ScalarType dtype, torch::Device device, const std::string& source) {
+  std::map<std::string, torch::Tensor> by_name;
+  for (auto& [name, t] : tensors) by_name[name] = std::move(t);
+  std::vector<std::string> missing, mismatched, unexpected;
+  auto params = model->named_parameters(true);
+  for (const auto& p : params) {
+    auto it = by_name.find(p.key());
+    if (it == by_name.end())
+      missing.push_back(p.key() + " " + shape_str(p.value().sizes()));
+    else if (it->second.sizes() != p.value().sizes())
+      mismatched.push_back(p.key() + ": file " + shape_str(it->second.sizes()) + ", model expects " +
+                           shape_str(p.value().sizes()));
+  }
+  const bool tied = model->lm_head.is_empty();
+  for (const auto& [name, t] : by_name)
+    if (!params.contains(name) && !(tied && name == "lm_head.weight")) unexpected.push_back(name + " " + shape_str(t.sizes()));
+  if (!missing.empty() || !mismatched.empty() || !unexpected.empty())
+    fail_input(source + ": the tensors do not match the model its metadata describes" +
+                   list_block("missing tensors", missing) + list_block("shape mismatches", mismatched) +
+                   list_block("unexpected tensors", unexpected),
+               "the file is damaged or not a complete model: convert it again");
+  torch::NoGradGuard no_grad;
+  for (auto& p : params) {
+    p.value().set_data(by_name.at(p.key()).to(device, dtype));
+    p.value().set_requires_grad(false);
+  }
+}
+
 LoadedModel load_model(const std::string& dir, const LoadOptions& opts) {
   auto t0 = std::chrono::steady_clock::now();
   LoadedModel lm;
   lm.dir = dir;
-  lm.hp = load_hparams(dir);
   lm.device = resolve_device(opts.device);
   lm.dtype = resolve_dtype(opts.dtype, lm.device);
-  auto ckpt = io::Checkpoint::open(dir);
-  lm.model = CausalLM(lm.hp);
-  load_weights(lm.model, ckpt, lm.dtype, lm.device);
+  if (is_gguf_file(dir)) {
+    const auto f = io::GgufFile::open(dir);
+    lm.hp = hparams_from_gguf(*f);
+    lm.model = CausalLM(lm.hp);
+    load_named_weights(lm.model, gguf_hf_tensors(*f, lm.hp), lm.dtype, lm.device, dir);
+  } else {
+    lm.hp = load_hparams(dir);
+    auto ckpt = io::Checkpoint::open(dir);
+    lm.model = CausalLM(lm.hp);
+    load_weights(lm.model, ckpt, lm.dtype, lm.device);
+  }
   lm.model->eval();
   lm.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   log::debug("loaded " + dir + " (" + arch_name(lm.hp.arch) + ", " + std::to_string(lm.hp.num_parameters()) +

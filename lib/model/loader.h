@@ -27,7 +27,8 @@ struct LoadedModel {
   double load_seconds = 0;
 };
 
-// Reads config.json + model.safetensors (or the sharded index) from `dir`. Missing, unexpected or
+// Reads config.json + model.safetensors (or the sharded index) from `dir`; or, when `dir` is a GGUF file,
+// its metadata and tensors (model/gguf_base.h: dequantized to fp32, then converted to the compute dtype). Missing, unexpected or
 // mis-shaped tensors are an input error listing every offender with its shape. Weights whose stored
 // dtype equals the compute dtype on CPU are zero-copy views of the (copy-on-write) mapping.
 // All parameters are frozen (requires_grad=false); training code unfreezes what it trains.
