@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "model/gguf_tokenizer.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/signals.h"
@@ -92,7 +93,7 @@ struct Source {
 
 Source load_source(const ExportOptions& o) {
   Source s;
-  s.tok = std::make_unique<Tokenizer>(Tokenizer::from_model_dir(o.model_dir));
+  s.tok = std::make_unique<Tokenizer>(load_tokenizer(o.model_dir));  // a directory or a GGUF file
   s.lm = load_model(o.model_dir, {o.device, ComputeDType::F32});
   check_tokenizer_matches(*s.tok, s.lm.hp, o.model_dir);
   if (!o.adapter_dir.empty()) {

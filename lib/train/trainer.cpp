@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "model/gguf_tokenizer.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/signals.h"
@@ -65,7 +66,7 @@ class Trainer {
   void setup() {
     const auto& t = req_.train;
     torch::manual_seed(static_cast<uint64_t>(req_.seed));
-    tok_ = std::make_unique<Tokenizer>(Tokenizer::from_model_dir(req_.model.path));
+    tok_ = std::make_unique<Tokenizer>(load_tokenizer(req_.model.path));  // a directory or a GGUF file
     lm_ = load_model(req_.model.path, {req_.model.device, compute_dtype(req_)});
     check_tokenizer_matches(*tok_, lm_.hp, req_.model.path);
     data_ = std::make_unique<data::PreparedDataset>(data::open_prepared(req_.data_dir, tok_->fingerprint()));

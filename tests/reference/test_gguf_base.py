@@ -58,6 +58,29 @@ def main():
             ref.check(f"generate -m FILE.gguf answers {what} as with the directory",
                       outs[0]["text"] == outs[1]["text"] and outs[0]["prompt_tokens"] == outs[1]["prompt_tokens"] and
                       "Paris" in outs[0]["text"], f"{outs[0]['text']!r} vs {outs[1]['text']!r}")
+        src, data, run = ref.path("chat.jsonl"), ref.path("data"), ref.path("run")
+        with open(src, "w", encoding="utf-8") as fh:
+            for i in range(48):
+                fh.write(json.dumps({"messages": [{"role": "user", "content": f"Code for item {i}?"},
+                                                  {"role": "assistant", "content": f"ITEM-{i * 7:04d}-X"}]}) + "\n")
+        ref.loratune("prepare", src, "--model", gguf, "--out", data, "--val-fraction", "0.2", "--seq-len", "64")
+        ref.loratune("finetune", "--model", gguf, "--data", data, "--out", run, "--steps", "8", "--batch-size", "4",
+                     "--lr", "3e-3", "--threads", "2")
+        out, _, _ = ref.loratune("eval", "--model", gguf, "--adapter", os.path.join(run, "adapter"), "--data", data,
+                                 "--compare-base", "--json", "--dtype", "fp32", "--device", "cpu")
+        ev = json.loads(out)
+        ref.check("finetune -m FILE.gguf trains: the tuned val loss is below the base's",
+                  ev["metrics"]["loss"] < ev["base"]["metrics"]["loss"] - 0.3,
+                  f"base {ev['base']['metrics']['loss']:.3f}, tuned {ev['metrics']['loss']:.3f}")
+        from peft import PeftModel
+
+        base = AutoModelForCausalLM.from_pretrained(hf, dtype=torch.float32)
+        peft = PeftModel.from_pretrained(base, os.path.join(run, "adapter"))
+        peft.eval()
+        with torch.no_grad():
+            theirs = peft(torch.tensor(ids)).logits
+        ref.check_close("the adapter tuned on the GGUF, applied by PEFT to the directory, gives loratune's logits",
+                        ref.logits(gguf, ids, adapter=os.path.join(run, "adapter")), theirs, LOGIT_TOL)
         for name in ("llama-bpe", "bert-bge"):
             bad = os.path.join(ltref.CACHE, "gguf-vocab", f"ggml-vocab-{name}.gguf")
             _, err, code = ref.loratune("generate", "--model", bad, "-p", "hi", "--device", "cpu", expect=None)
