@@ -10,6 +10,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/strings.h"
+#include "model/gguf_tokenizer.h"
 #include "tokenizer/hf_tokenizer.h"
 
 namespace loratune::exporter {
@@ -163,14 +164,6 @@ void add_model_metadata(io::GgufWriter& w, const ModelHParams& hp, const GgufArc
 
 namespace {
 
-// The pre-tokenizer regexes of tokenizer.json files (as they are written there) that llama.cpp knows by name.
-const char* const kLlama3Regex =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
-    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-const char* const kQwen2Regex =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
-    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-
 // At most n bytes of s for a message (may cut a UTF-8 sequence; messages only).
 std::string head(const std::string& s, size_t n) { return s.size() <= n ? s : s.substr(0, n) + "..."; }
 
@@ -193,8 +186,8 @@ std::string gguf_pre_name(const nlohmann::json& pre) {
       a.value("invert", false) || !is_byte_level(b, false) || !a.contains("pattern") || !a["pattern"].is_object())
     return "";
   const std::string re = a["pattern"].value("Regex", "");
-  if (re == kLlama3Regex) return "llama-bpe";
-  if (re == kQwen2Regex) return "qwen2";
+  if (re == kLlama3PreRegex) return "llama-bpe";
+  if (re == kQwen2PreRegex) return "qwen2";
   return "";
 }
 

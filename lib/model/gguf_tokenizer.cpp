@@ -32,13 +32,6 @@ ordered_json split_then_bytes(const std::string& pattern) {
             byte_level(false)}}};
 }
 
-const char* kLlama3Regex =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
-    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-const char* kQwen2Regex =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
-    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-
 std::string key(GgufKey k) { return gguf_key(k); }
 
 int optional_id(const io::GgufFile& f, GgufKey k) {
@@ -52,6 +45,13 @@ bool optional_bool(const io::GgufFile& f, GgufKey k, bool dflt) {
 }
 
 }  // namespace
+
+const char* const kLlama3PreRegex =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const char* const kQwen2PreRegex =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 bool is_gguf_file(const std::string& path) {
   if (!path_exists(path) || is_directory(path)) return false;
@@ -103,9 +103,15 @@ std::string gguf_bpe_tokenizer_json(const io::GgufFile& f) {
   for (const auto& m : merges) merge_list.push_back(m.as_string());
   ordered_json doc = {{"version", "1.0"}, {"truncation", nullptr}, {"padding", nullptr}, {"added_tokens", added}};
   doc["normalizer"] = pre == "qwen2" ? ordered_json{{"type", "NFC"}} : ordered_json();
-  doc["pre_tokenizer"] = pre == "llama-bpe" ? split_then_bytes(kLlama3Regex)
-                         : pre == "qwen2"   ? split_then_bytes(kQwen2Regex)
-                                            : byte_level(true);
+  if (pre == "llama-bpe")
+    doc["pre_tokenizer"] = split_then_bytes(kLlama3PreRegex);
+  else if (pre == "qwen2")
+    doc["pre_tokenizer"] = split_then_bytes(kQwen2PreRegex);
+  else if (pre == "smollm")
+    doc["pre_tokenizer"] = {{"type", "Sequence"},
+                            {"pretokenizers", {{{"type", "Digits"}, {"individual_digits", true}}, byte_level(true)}}};
+  else
+    doc["pre_tokenizer"] = byte_level(true);
   doc["post_processor"] = nullptr;
   doc["decoder"] = byte_level(true);
   doc["model"] = {{"type", "BPE"},          {"dropout", nullptr},

@@ -17,10 +17,14 @@ class GgufFile;
 // Whether `path` is a regular file that starts with the GGUF magic.
 bool is_gguf_file(const std::string& path);
 
-// The pre-tokenizer names (tokenizer.ggml.pre) read, each as its family's tokenizer.json does: "gpt-2" and
-// "smollm" (GPT-2's ByteLevel regex), "llama-bpe" (Llama 3's Split regex; ignore_merges, as llama.cpp
-// tokenizes it), "qwen2" (Qwen2's Split regex, after NFC as its tokenizer.json normalizes).
+// The pre-tokenizer names (tokenizer.ggml.pre) read, each as llama.cpp splits text and as the family's
+// tokenizer.json writes it: "gpt-2" (GPT-2's ByteLevel regex), "smollm" (each digit apart, then the GPT-2
+// regex: Digits(individual_digits) + ByteLevel), "llama-bpe" (Llama 3's Split regex; ignore_merges, as
+// llama.cpp tokenizes it), "qwen2" (Qwen2's Split regex, after NFC as its tokenizer.json normalizes).
 const std::vector<std::string>& gguf_bpe_pre_names();
+// The Split patterns of "llama-bpe" and "qwen2" (also what the GGUF export recognizes them by).
+extern const char* const kLlama3PreRegex;
+extern const char* const kQwen2PreRegex;
 
 // The tokenizer.json text for `f`'s vocabulary: tokens (tokenizer.ggml.tokens) as the BPE vocabulary with
 // tokenizer.ggml.merges; CONTROL tokens become special added tokens, USER_DEFINED ones non-special added

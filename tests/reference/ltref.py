@@ -98,6 +98,50 @@ class Ref:
         print("all comparisons passed")
 
 
+def trained_runs(tok, ids, mask):
+    """The decoded text of each maximal run of trained tokens (mask 1) of a prepared sample."""
+    runs, cur = [], []
+    for i, k in zip(ids, mask):
+        if k:
+            cur.append(i)
+        elif cur:
+            runs.append(tok.decode(cur))
+            cur = []
+    if cur:
+        runs.append(tok.decode(cur))
+    return runs
+
+
+def masked_nll(logits_of, rows):
+    """Mean -log p over the trained tokens of `rows` ([(ids, mask)]; mask[t] = 1 predicts ids[t] from ids[..t-1]),
+    as loratune eval computes its loss; logits_of(ids) gives the [T, V] logits of one sequence."""
+    total, n = 0.0, 0
+    for ids, mask in rows:
+        logp = torch.log_softmax(logits_of(ids).double()[:-1], dim=-1)
+        for t in range(1, len(ids)):
+            if mask[t]:
+                total -= logp[t - 1, ids[t]].item()
+                n += 1
+    return total / n
+
+
+def llama_cpp_greedy(llm, prompt_ids, n):
+    """llama.cpp's greedy continuation of prompt_ids (argmax through its KV cache): up to n tokens, stopping
+    before its EOS."""
+    import numpy as np
+
+    llm.reset()
+    llm.eval(prompt_ids)
+    out, eos = [], llm.token_eos()
+    while len(out) < n:
+        t = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        if t == eos:
+            break
+        out.append(t)
+        llm.eval([t])
+    return out
+
+
 def random_ids(vocab, batch, length, seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.randint(0, vocab, (batch, length), generator=g).tolist()

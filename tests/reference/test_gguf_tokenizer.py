@@ -5,11 +5,15 @@ model's Hugging Face tokenizer does.
     written by llama.cpp's convert_hf_to_gguf.py) with their test inputs (.inp) and the ids Hugging Face
     tokenizers gives them (.out, add_special_tokens=False): `loratune tokenize -m FILE.gguf --no-special` gives
     those ids for every input;
-  - the real SmolLM2-135M-Instruct Q4_1 GGUF: `loratune tokenize -m FILE.gguf` equals the same command on the
-    model's Hugging Face directory (itself checked against transformers in test_hf_tokenizers.py /
-    test_smollm2_fixture.py) on the 24k-line tokenizer corpus, with and without special tokens; its chat
-    template is the directory's; `prepare -m FILE.gguf` on chat data writes the same tokens and masks as
-    `prepare -m DIR`;
+  - the real SmolLM2-135M-Instruct Q4_1 GGUF (tokenizer.ggml.pre "smollm": llama.cpp splits off every digit,
+    then applies the GPT-2 regex) on the 24k-line tokenizer corpus, with and without special tokens:
+    `loratune tokenize -m FILE.gguf` equals HF tokenizers running the model's tokenizer.json with that
+    pre-tokenizer (Digits(individual_digits) + ByteLevel) on every line, and equals llama.cpp's tokenization
+    of the same file (llama-cpp-python, vocab_only) on every line without C0/C1 control characters (llama.cpp
+    treats those differently from HF; the count is printed). Against the directory's own tokenizer.json
+    (plain ByteLevel) the lines that differ are counted: the GGUF names another pre-tokenizer than the
+    directory has, and loratune follows the GGUF. Its chat template is the directory's; `prepare -m FILE.gguf`
+    on chat data writes the same tokens and masks as `prepare -m DIR`;
   - a GGUF whose pre-tokenizer loratune does not know is refused with exit 2 naming it.
 """
 import json
@@ -19,7 +23,10 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ltref  # noqa: E402
 
+import unicodedata  # noqa: E402
+
 import gguf  # noqa: E402
+from tokenizers import Tokenizer  # noqa: E402
 
 VOCABS = os.path.join(ltref.CACHE, "gguf-vocab")
 
@@ -71,12 +78,36 @@ def main():
                     if part.strip() and "\r" not in part:
                         o.write(part + "\n")
                         n += 1
+        with open(lines, encoding="utf-8") as fh:
+            texts = fh.read().split("\n")[:n]
+        with open(os.path.join(hf, "tokenizer.json"), encoding="utf-8") as fh:
+            doc = json.load(fh)
+        plain = Tokenizer.from_str(json.dumps(doc))
+        doc["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [{"type": "Digits", "individual_digits": True},
+                                                                     doc["pre_tokenizer"]]}
+        smollm = Tokenizer.from_str(json.dumps(doc))
+        llm = ltref.llama_cpp_model(q, vocab_only=True, verbose=False)
+        try:
+            cpp = [llm.tokenize(t.encode("utf-8"), add_bos=False, special=True) for t in texts]
+        finally:
+            llm.close()
+        control = [any(unicodedata.category(c) == "Cc" and c not in "\t\n" for c in t) for t in texts]
         for special in (True, False):
-            a = tokenize(ref, q, file=lines, special=special)
-            b = tokenize(ref, hf, file=lines, special=special)
-            same = sum(x == y for x, y in zip(a, b))
-            ref.check(f"SmolLM2 Q4_1 GGUF: ids equal its tokenizer.json's on the corpus (special tokens {special})",
-                      len(a) == len(b) == n and same == n, f"{same}/{n} lines")
+            ours = tokenize(ref, q, file=lines, special=special)
+            want = [e.ids for e in smollm.encode_batch(texts, add_special_tokens=special)]
+            same = sum(a == b for a, b in zip(ours, want))
+            ref.check(f"SmolLM2 Q4_1 GGUF (special tokens {special}): ids equal HF tokenizers with its named "
+                      "pre-tokenizer", len(ours) == n and same == n, f"{same}/{n} lines")
+        ours = tokenize(ref, q, file=lines, special=False)
+        eq = [a == b for a, b in zip(ours, cpp)]
+        bad = [i for i, (e, c) in enumerate(zip(eq, control)) if not e and not c]
+        ref.check("SmolLM2 Q4_1 GGUF: ids equal llama.cpp's tokenization of the same file",
+                  not bad, f"{sum(eq)}/{n} lines equal; {sum(control)} lines with control characters, "
+                  f"{sum(1 for e, c in zip(eq, control) if not e and c)} of them differ" +
+                  (f"; first other difference {texts[bad[0]]!r}: {ours[bad[0]][:12]} vs {cpp[bad[0]][:12]}" if bad else ""))
+        base = [e.ids for e in plain.encode_batch(texts, add_special_tokens=False)]
+        print(f"     (against the directory's tokenizer.json, plain ByteLevel: "
+              f"{sum(a == b for a, b in zip(ours, base))}/{n} lines equal)")
         r = gguf.GGUFReader(q)
         f = r.fields["tokenizer.chat_template"]
         gguf_tpl = bytes(f.parts[f.data[0]]).decode("utf-8")

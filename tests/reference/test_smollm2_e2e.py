@@ -66,19 +66,6 @@ def read_split(data, split):
                       for r in rows]
 
 
-def trained_runs(tok, ids, mask):
-    runs, cur = [], []
-    for i, k in zip(ids, mask):
-        if k:
-            cur.append(i)
-        elif cur:
-            runs.append(tok.decode(cur))
-            cur = []
-    if cur:
-        runs.append(tok.decode(cur))
-    return runs
-
-
 def check_prepare(ref, tok, convs, data):
     manifest, rows = read_split(data, "train")
     _, val = read_split(data, "val")
@@ -91,10 +78,10 @@ def check_prepare(ref, tok, convs, data):
               len({id(m) for m in matched}) == len(convs),
               f"{sum(m is not None for m in matched)}/{len(rows) + len(val)} samples matched, {len(convs)} conversations")
     bad = [i for (ids, mask), c in zip(rows + val, matched) if c is not None and
-           trained_runs(tok, ids, mask) != [m["content"] + "<|im_end|>" for m in c if m["role"] == "assistant"]]
+           ltref.trained_runs(tok, ids, mask) != [m["content"] + "<|im_end|>" for m in c if m["role"] == "assistant"]]
     ref.check("prepare: exactly each answer and its <|im_end|> are trained", not bad,
               f"{len(rows) + len(val) - len(bad)}/{len(rows) + len(val)} samples" +
-              (f"; first bad: {trained_runs(tok, *(rows + val)[bad[0]])!r}" if bad else ""))
+              (f"; first bad: {ltref.trained_runs(tok, *(rows + val)[bad[0]])!r}" if bad else ""))
     return [c for (ids, _), c in zip(val, matched[len(rows):])], val
 
 
@@ -108,18 +95,19 @@ def peft_model(hf, adapter):
     return model
 
 
-def masked_loss(model, rows):
-    """Mean -log p over the trained tokens (mask[t] = 1 predicts ids[t] from ids[..t-1]), as loratune eval."""
-    total, n = 0.0, 0
-    with torch.no_grad():
-        for ids, mask in rows:
-            logits = model(torch.tensor([ids])).logits[0].double()
-            logp = torch.log_softmax(logits[:-1], dim=-1)
-            for t in range(1, len(ids)):
-                if mask[t]:
-                    total -= logp[t - 1, ids[t]].item()
-                    n += 1
-    return total / n
+def torch_logits(model):
+    def logits_of(ids):
+        with torch.no_grad():
+            return model(torch.tensor([ids])).logits[0]
+    return logits_of
+
+
+def cpp_logits(llm):
+    def logits_of(ids):
+        llm.reset()
+        llm.eval(ids)
+        return torch.from_numpy(np.array(llm.scores[:len(ids)], dtype=np.float32))
+    return logits_of
 
 
 def eval_json(ref, *args, expect=0):
@@ -156,7 +144,7 @@ def main():
         tuned, _ = eval_json(ref, "--model", hf, "--adapter", adapter, "--data", data, "--compare-base",
                              "--gate", f"delta.loss<=-{MIN_GAIN}")
         model = peft_model(hf, adapter)
-        peft_loss = masked_loss(model, val_rows)
+        peft_loss = ltref.masked_nll(torch_logits(model), val_rows)
         ours = tuned["metrics"]["loss"]
         ref.check("eval: val loss with the adapter equals transformers + PEFT's (relative 1e-4)",
                   abs(ours - peft_loss) <= 1e-4 * peft_loss, f"loratune {ours:.6f}, PEFT {peft_loss:.6f}")
@@ -197,58 +185,26 @@ def main():
                                     type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32, flash_attn=False,
                                     seed=0, verbose=False)
         try:
-            worst = 0.0
-            with torch.no_grad():
-                for ids, _ in val_rows:
-                    llm.reset()
-                    llm.eval(ids)
-                    cpp = torch.from_numpy(np.array(llm.scores[:len(ids)], dtype=np.float32))
-                    theirs = model(torch.tensor([ids])).logits[0]
-                    worst = max(worst, (cpp - theirs).abs().max().item())
+            cpp_of, peft_of = cpp_logits(llm), torch_logits(model)
+            worst = max((cpp_of(ids) - peft_of(ids)).abs().max().item() for ids, _ in val_rows)
             ref.check(f"llama.cpp runs the merged f32 GGUF: logits on the val conversations equal transformers + PEFT's",
                       worst <= LOGIT_TOL, f"max |diff| {worst:.2e} over {len(val_rows)} conversations (tolerance {LOGIT_TOL:g})")
-            eos = llm.token_eos()
             for user, ids, got in answers:
                 text = tok.apply_chat_template([{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True)
                 cpp_ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-                llm.reset()
-                llm.eval(cpp_ids)
-                new = []
-                while len(new) < N_NEW:
-                    t = int(np.argmax(llm.scores[llm.n_tokens - 1]))
-                    if t == eos:
-                        break
-                    new.append(t)
-                    llm.eval([t])
+                new = ltref.llama_cpp_greedy(llm, cpp_ids, N_NEW)
                 cpp_text = llm.detokenize(new).decode("utf-8", errors="replace")
                 ref.check(f"llama.cpp (tuned GGUF) tokenizes the chat prompt as loratune and answers the same: {user[-40:]!r}",
                           cpp_ids == ids and cpp_text == got["text"], f"{len(cpp_ids)} vs {len(ids)} ids; {cpp_text!r} vs {got['text']!r}")
         finally:
             llm.close()
 
-        def answer_nll(llm_or_model, cpp):
-            total, n = 0.0, 0
-            for ids, mask in val_rows:
-                if cpp:
-                    llm_or_model.reset()
-                    llm_or_model.eval(ids)
-                    logits = torch.from_numpy(np.array(llm_or_model.scores[:len(ids)], dtype=np.float64))
-                else:
-                    with torch.no_grad():
-                        logits = llm_or_model(torch.tensor([ids])).logits[0].double()
-                logp = torch.log_softmax(logits[:-1], dim=-1)
-                for t in range(1, len(ids)):
-                    if mask[t]:
-                        total -= logp[t - 1, ids[t]].item()
-                        n += 1
-            return total / n
-
         nll = {}
         for name, lora_path in (("Q4_1 base", None), ("Q4_1 base + GGUF LoRA", lora)):
             q = ltref.llama_cpp_model(ltref.SMOLLM2_GGUF, lora_path, n_ctx=512, n_batch=512, n_threads=2,
                                       n_threads_batch=2, logits_all=True, seed=0, verbose=False)
             try:
-                nll[name] = answer_nll(q, True)
+                nll[name] = ltref.masked_nll(cpp_logits(q), val_rows)
             finally:
                 q.close()
         ref.check(f"llama.cpp applies the GGUF LoRA to the fixture's Q4_1 GGUF: the val answers' NLL falls by >= {MIN_GAIN}",

@@ -87,17 +87,8 @@ def check_llama_cpp(ref, gguf, text, hf_ids, tok):
         ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         ref.check("the GGUF's vocabulary tokenizes the chat prompt like tokenizer.json", ids == hf_ids,
                   f"{len(ids)} ids" + ("" if ids == hf_ids else f": llama.cpp {ids} vs transformers {hf_ids}"))
-        eos = llm.token_eos()
         for prompt, word in COMPLETIONS.items():
-            llm.reset()
-            llm.eval(tok(prompt, add_special_tokens=False).input_ids)
-            out = []
-            while len(out) < N_NEW:
-                t = int(np.argmax(llm.scores[llm.n_tokens - 1]))
-                if t == eos:
-                    break
-                out.append(t)
-                llm.eval([t])
+            out = ltref.llama_cpp_greedy(llm, tok(prompt, add_special_tokens=False).input_ids, N_NEW)
             answer = llm.detokenize(out).decode("utf-8", errors="replace")
             ref.check(f"llama.cpp completes sensibly from the Q4_1 GGUF (greedy): {prompt!r}", word in answer,
                       repr(answer))
@@ -131,15 +122,7 @@ def check_chat_prepare(ref, hf, tok):
     for c in convs:
         theirs += tok.apply_chat_template(c, tokenize=True, return_dict=False)
         answers += [m["content"] + "<|im_end|>" for m in c if m["role"] == "assistant"]
-    runs, cur = [], []
-    for i, k in zip(ids, mask):
-        if k:
-            cur.append(i)
-        elif cur:
-            runs.append(tok.decode(cur))
-            cur = []
-    if cur:
-        runs.append(tok.decode(cur))
+    runs = ltref.trained_runs(tok, ids, mask)
     ref.check("prepare with the model's template: template 'model' recorded", manifest["template"] == "model",
               manifest["template"])
     ref.check("prepare with the model's template: ids equal apply_chat_template's", ids == theirs,
