@@ -36,7 +36,7 @@ void register_prepare(CLI::App& app, GlobalOptions& g, Action& action) {
       ->required();
   sub->add_option("--out,-o", req->out_dir, "Output directory (must not exist unless --force)")->required();
   sub->add_flag("--force", req->force, "Replace an existing output directory");
-  auto* model = sub->add_option("--model,-m", req->model_dir, "Model directory whose tokenizer to use (preferred)");
+  auto* model = sub->add_option("--model,-m", req->model_dir, "Model directory or GGUF file whose tokenizer to use (preferred)");
   auto* tok = sub->add_option("--tokenizer", req->tokenizer_file, "A tokenizer.model to use instead of --model");
   model->excludes(tok);
   sub->add_option("--val", req->val_inputs, "Explicit validation inputs (instead of a hash split)");

@@ -81,7 +81,7 @@ void register_tokenize(CLI::App& app, GlobalOptions& g, Action& action) {
   auto* sub = app.add_subcommand("tokenize", "Show the token ids (and pieces) a model's tokenizer gives a text");
   sub->fallthrough();
   auto a = std::make_shared<TokenizeArgs>();
-  add_config_flag(*sub, g, "--model,-m", "model.path", "Model directory (its tokenizer.json or tokenizer.model)");
+  add_config_flag(*sub, g, "--model,-m", "model.path", "Model directory (its tokenizer.json or tokenizer.model) or a GGUF file (its tokenizer.ggml.* vocabulary)");
   sub->add_option("--text", a->texts, "Text to tokenize (repeatable: one output line each)");
   sub->add_option("--file", a->file, "Tokenize this file (whole, or line by line with --lines)");
   sub->add_flag("--lines", a->lines, "With --file: each line is a text");
