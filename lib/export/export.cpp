@@ -20,12 +20,15 @@
 #include "export/gguf_lora.h"
 #include "export/gguf_model.h"
 #include "io/gguf.h"
+#include "io/gguf_reader.h"
 #include "io/safetensors.h"
 #include "lora/lora.h"
 #include "lora/peft.h"
 #include "model/arch.h"
 #include "model/device.h"
 #include "model/generate.h"
+#include "model/hf_files.h"
+#include "model/hparams.h"
 #include "model/loader.h"
 #include "model/tensor_io.h"
 #include "tokenizer/tokenizer.h"
@@ -78,6 +81,28 @@ AtomicPath staged_output(const std::string& path) {
   if (!parent.empty()) fs::create_directories(parent, ec);
   if (ec) fail_runtime(parent + ": cannot create the output directory (" + ec.message() + ")");
   return AtomicPath(path, AtomicPath::Kind::File);
+}
+
+// How a GGUF base stores its weights: the tensors of each ggml type, most frequent first ("Q4_1 x 211, F32 x 61").
+struct GgufBaseTypes {
+  std::vector<std::pair<io::GgmlType, int>> counts;
+  bool quantized() const {
+    for (const auto& [t, n] : counts) if (io::ggml_block_size(t) > 1) return true;
+    return false;
+  }
+  std::string summary() const {
+    std::vector<std::string> parts;
+    for (const auto& [t, n] : counts) parts.push_back(std::string(io::ggml_type_name(t)) + " x " + std::to_string(n));
+    return join(parts, ", ");
+  }
+};
+
+GgufBaseTypes gguf_base_types(const std::string& path) {
+  std::map<io::GgmlType, int> by_type;
+  for (const auto& t : io::GgufFile::open(path)->tensors()) ++by_type[t.type];
+  GgufBaseTypes r{{by_type.begin(), by_type.end()}};
+  std::stable_sort(r.counts.begin(), r.counts.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  return r;
 }
 
 // ---- what is exported -------------------------------------------------------------------------------------
@@ -169,11 +194,13 @@ CausalLM model_from_state(const ModelHParams& hp, const NamedTensors& state, con
 // ---- the formats ---------------------------------------------------------------------------------------------
 
 // config.json of the base with torch_dtype (and transformers v5's dtype) set to the stored dtype.
-void write_config(const std::string& model_dir, const std::string& dir, ExportDType dtype) {
-  const std::string path = join_path(model_dir, "config.json");
+// A GGUF base has no config.json: the one transformers would write for its hyper-parameters.
+void write_config(const std::string& model_dir, const ModelHParams& hp, const std::string& dir, ExportDType dtype) {
+  const bool gguf = is_gguf_file(model_dir);
+  const std::string path = gguf ? model_dir : join_path(model_dir, "config.json");
   json j;
   try {
-    j = json::parse(read_text_file(path));
+    j = json::parse(gguf ? hf_config_json(hp) : read_text_file(path));
   } catch (const json::exception& e) {
     fail_input(path + ": invalid JSON (" + e.what() + ")", "fix config.json");
   }
@@ -235,8 +262,11 @@ VerifyReport export_merged(const ExportOptions& o, Source& src, ExportDType dtyp
   }
   io::write_safetensors_sharded(dir.tmp_path(), tensors, o.max_shard_bytes, {{"format", "pt"}});
   keep.clear();
-  write_config(o.model_dir, dir.tmp_path(), dtype);
-  copy_hf_companions(o.model_dir, dir.tmp_path());
+  write_config(o.model_dir, src.lm.hp, dir.tmp_path(), dtype);
+  if (is_gguf_file(o.model_dir))  // its tokenizer and template come from the file's metadata
+    write_hf_tokenizer_files(*src.tok, src.lm.hp, dir.tmp_path());
+  else
+    copy_hf_companions(o.model_dir, dir.tmp_path());
   write_generation_config(src.lm.hp, dir.tmp_path());
   VerifyReport v;
   if (o.verify) {
@@ -319,6 +349,10 @@ ExportDType default_dtype(ExportFormat f, const std::string& model_dir) {
     case ExportFormat::GgufLora: return ExportDType::F32;
     case ExportFormat::Gguf: return ExportDType::F16;
     case ExportFormat::Merged: {
+      if (is_gguf_file(model_dir)) {  // the file's float type; bf16 for a quantized file (as HF checkpoints)
+        const io::GgmlType t = gguf_base_types(model_dir).counts.front().first;
+        return t == io::GgmlType::F32 ? ExportDType::F32 : t == io::GgmlType::F16 ? ExportDType::F16 : ExportDType::BF16;
+      }
       const std::string d = load_hparams(model_dir).torch_dtype;
       return d == "bfloat16" ? ExportDType::BF16 : d == "float16" ? ExportDType::F16 : ExportDType::F32;
     }
@@ -348,7 +382,7 @@ void check_request(const ExportOptions& o, ExportDType dtype) {
 }
 
 // Refusals that depend on the model, made before the weights are touched.
-void check_model(const ExportOptions& o, const Source& src, ExportResult& res) {
+void check_model(const ExportOptions& o, const Source& src, ExportDType dtype, ExportResult& res) {
   const ModelHParams& hp = src.lm.hp;
   if (is_gguf(o.format)) gguf_arch(hp, o.model_dir);
   if (is_gguf(o.format) && hp.arch == Arch::Mistral && hp.sliding_window > 0)
@@ -356,6 +390,18 @@ void check_model(const ExportOptions& o, const Source& src, ExportResult& res) {
                         "with loratune's sliding window of " + std::to_string(hp.sliding_window) +
                         " tokens up to that context length");
   if (o.format == ExportFormat::Gguf) check_gguf_tokenizer(*src.tok, o.model_dir);
+  if (!is_gguf_file(o.model_dir)) return;
+  const GgufBaseTypes types = gguf_base_types(o.model_dir);
+  const bool merges = o.format == ExportFormat::Merged || o.format == ExportFormat::Gguf;
+  if (merges && types.quantized())
+    res.notes.push_back("the base " + o.model_dir + " is quantized (" + types.summary() +
+                        "): it was dequantized to fp32 and the adapter merged into that, so this model is the "
+                        "dequantized base + the adapter, stored as " + export_dtype_name(dtype) +
+                        "; to keep the original quantized file, export the gguf-lora format and apply it with "
+                        "llama.cpp's --lora");
+  if (o.format == ExportFormat::GgufLora)
+    res.notes.push_back("the adapter applies to the very file it was tuned on: llama-cli -m " + o.model_dir +
+                        " --lora " + o.out);
 }
 
 std::vector<std::string> list_files(const std::string& out, uint64_t& bytes) {
@@ -452,15 +498,17 @@ double verify_tolerance(ExportDType d) {
 
 ExportResult run_export(const ExportOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
-  if (!o.model_dir.empty() && !is_directory(o.model_dir))
-    fail_input("model directory '" + o.model_dir + "' does not exist", "pass {opt:model} DIR (an HF model directory)");
+  if (!o.model_dir.empty() && !is_directory(o.model_dir) && !is_gguf_file(o.model_dir))
+    fail_input(o.model_dir + (path_exists(o.model_dir) ? ": neither a model directory nor a GGUF file"
+                                                       : ": no such model directory or GGUF file"),
+               "pass {opt:model} DIR (a Hugging Face model directory) or FILE.gguf (the base the adapter was tuned on)");
   const ExportDType dtype =
       o.dtype ? *o.dtype : (o.model_dir.empty() ? ExportDType::F32 : default_dtype(o.format, o.model_dir));
   check_request(o, dtype);
   Source src = load_source(o);
   throw_if_interrupted("export");
   ExportResult res;
-  check_model(o, src, res);
+  check_model(o, src, dtype, res);
   res.out = o.out;
   res.format = o.format;
   res.dtype = export_dtype_name(dtype);

@@ -9,6 +9,7 @@
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/strings.h"
+#include "model/hf_files.h"
 #include "model/llama.h"
 #include "model/loader.h"
 #include "model/tensor_io.h"
@@ -97,27 +98,6 @@ void random_init(CausalLM& model, double std_dev) {
   }
 }
 
-std::string tokenizer_config_json(const Tokenizer& tok, const ModelHParams& hp) {
-  json j;
-  auto piece_or_null = [&](int id) { return id >= 0 ? json(tok.piece(id)) : json(nullptr); };
-  const bool spm = tok.kind() == TokenizerKind::SentencePiece;
-  j["tokenizer_class"] = spm ? "LlamaTokenizer" : "PreTrainedTokenizerFast";
-  j["bos_token"] = piece_or_null(tok.special().bos);
-  j["eos_token"] = piece_or_null(tok.special().eos);
-  j["unk_token"] = piece_or_null(tok.special().unk);
-  j["pad_token"] = piece_or_null(tok.special().pad);
-  j["add_bos_token"] = spm ? true : tok.special().add_bos;
-  j["add_eos_token"] = spm ? false : tok.special().add_eos;
-  j["clean_up_tokenization_spaces"] = false;
-  j["model_max_length"] = hp.max_position_embeddings;
-  if (spm) {
-    j["legacy"] = false;
-    j["sp_model_kwargs"] = json::object();
-  }
-  if (!tok.chat_template().empty()) j["chat_template"] = tok.chat_template();
-  return j.dump(2) + "\n";
-}
-
 std::string generation_config_json(const ModelHParams& hp) {
   json j;
   j["bos_token_id"] = hp.bos_token_id >= 0 ? json(hp.bos_token_id) : json(nullptr);
@@ -179,13 +159,9 @@ InitResult init_model(const InitOptions& o) {
   for (auto& [name, t] : model_state(model)) state.emplace_back(name, t.to(dtype));
   save_safetensors(out.file("model.safetensors"), state, {{"format", "pt"}});
   write_file_atomic(out.file("config.json"), hf_config_json(res.hp));
-  write_file_atomic(out.file("tokenizer_config.json"), tokenizer_config_json(tok, res.hp));
+  write_file_atomic(out.file("tokenizer_config.json"), hf_tokenizer_config_json(tok, res.hp));
   write_file_atomic(out.file("generation_config.json"), generation_config_json(res.hp));
-  write_file_atomic(out.file("special_tokens_map.json"),
-                    json{{"bos_token", tok.special().bos >= 0 ? json(tok.piece(tok.special().bos)) : json(nullptr)},
-                         {"eos_token", tok.piece(tok.special().eos)},
-                         {"unk_token", tok.special().unk >= 0 ? json(tok.piece(tok.special().unk)) : json(nullptr)}}
-                            .dump(2) + "\n");
+  write_file_atomic(out.file("special_tokens_map.json"), hf_special_tokens_map_json(tok));
   out.commit();
   res.dir = o.out_dir;
   res.parameters = res.hp.num_parameters();

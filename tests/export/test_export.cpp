@@ -259,7 +259,10 @@ TEST_CASE("bad export requests are input errors that leave nothing behind", "[ex
   SECTION("a missing model directory") {
     auto o = request(t, ExportFormat::Merged, tmp.file("m2"));
     o.model_dir = tmp.file("nope");
-    CHECK_THAT(input_error([&] { run_export(o); }), Contains("does not exist"));
+    CHECK_THAT(input_error([&] { run_export(o); }), Contains("nope: no such model directory or GGUF file"));
+    write_file_atomic(tmp.file("file.txt"), "not a model");
+    o.model_dir = tmp.file("file.txt");
+    CHECK_THAT(input_error([&] { run_export(o); }), Contains("neither a model directory nor a GGUF file"));
   }
 }
 

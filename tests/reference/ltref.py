@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 
+import numpy as np
 import torch
 from safetensors.torch import load_file
 
@@ -128,8 +129,6 @@ def masked_nll(logits_of, rows):
 def llama_cpp_greedy(llm, prompt_ids, n):
     """llama.cpp's greedy continuation of prompt_ids (argmax through its KV cache): up to n tokens, stopping
     before its EOS."""
-    import numpy as np
-
     llm.reset()
     llm.eval(prompt_ids)
     out, eos = [], llm.token_eos()
@@ -140,6 +139,34 @@ def llama_cpp_greedy(llm, prompt_ids, n):
         out.append(t)
         llm.eval([t])
     return out
+
+
+def read_split(data, split):
+    """[(ids, mask)] per row of a prepared split (unpacked: one sample a row)."""
+    with open(os.path.join(data, "manifest.json")) as f:
+        manifest = json.load(f)
+    dt = {2: np.uint16, 4: np.uint32}[manifest["token_bytes"]]
+    ids = np.fromfile(os.path.join(data, split, "tokens.bin"), dtype=dt)
+    mask = np.fromfile(os.path.join(data, split, "mask.bin"), dtype=np.uint8)
+    rows = np.fromfile(os.path.join(data, split, "rows.bin"),
+                       dtype=np.dtype([("off", "<u8"), ("len", "<u4"), ("n", "<u4"), ("starts", "<u8")]))
+    return manifest, [(ids[r["off"]:r["off"] + r["len"]].tolist(), mask[r["off"]:r["off"] + r["len"]].tolist())
+                      for r in rows]
+
+
+def torch_logits(model):
+    def logits_of(ids):
+        with torch.no_grad():
+            return model(torch.tensor([ids])).logits[0]
+    return logits_of
+
+
+def cpp_logits(llm):
+    def logits_of(ids):
+        llm.reset()
+        llm.eval(ids)
+        return torch.from_numpy(np.array(llm.scores[:len(ids)], dtype=np.float32))
+    return logits_of
 
 
 def random_ids(vocab, batch, length, seed=0):

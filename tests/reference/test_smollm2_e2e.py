@@ -25,7 +25,6 @@ import json
 import os
 import sys
 
-import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -53,22 +52,9 @@ def conversations():
     return out
 
 
-def read_split(data, split):
-    """[(ids, mask)] per row of a prepared split (unpacked: one sample a row)."""
-    with open(os.path.join(data, "manifest.json")) as f:
-        manifest = json.load(f)
-    dt = {2: np.uint16, 4: np.uint32}[manifest["token_bytes"]]
-    ids = np.fromfile(os.path.join(data, split, "tokens.bin"), dtype=dt)
-    mask = np.fromfile(os.path.join(data, split, "mask.bin"), dtype=np.uint8)
-    rows = np.fromfile(os.path.join(data, split, "rows.bin"),
-                       dtype=np.dtype([("off", "<u8"), ("len", "<u4"), ("n", "<u4"), ("starts", "<u8")]))
-    return manifest, [(ids[r["off"]:r["off"] + r["len"]].tolist(), mask[r["off"]:r["off"] + r["len"]].tolist())
-                      for r in rows]
-
-
 def check_prepare(ref, tok, convs, data):
-    manifest, rows = read_split(data, "train")
-    _, val = read_split(data, "val")
+    manifest, rows = ltref.read_split(data, "train")
+    _, val = ltref.read_split(data, "val")
     by_ids = {tuple(tok.apply_chat_template(c, tokenize=True, return_dict=False)): c for c in convs}
     matched = [by_ids.get(tuple(ids)) for ids, _ in rows + val]
     ref.check("prepare: template 'model' (the model's own) is the default and is recorded",
@@ -93,21 +79,6 @@ def peft_model(hf, adapter):
     model = PeftModel.from_pretrained(base, adapter)
     model.eval()
     return model
-
-
-def torch_logits(model):
-    def logits_of(ids):
-        with torch.no_grad():
-            return model(torch.tensor([ids])).logits[0]
-    return logits_of
-
-
-def cpp_logits(llm):
-    def logits_of(ids):
-        llm.reset()
-        llm.eval(ids)
-        return torch.from_numpy(np.array(llm.scores[:len(ids)], dtype=np.float32))
-    return logits_of
 
 
 def eval_json(ref, *args, expect=0):
@@ -144,7 +115,7 @@ def main():
         tuned, _ = eval_json(ref, "--model", hf, "--adapter", adapter, "--data", data, "--compare-base",
                              "--gate", f"delta.loss<=-{MIN_GAIN}")
         model = peft_model(hf, adapter)
-        peft_loss = ltref.masked_nll(torch_logits(model), val_rows)
+        peft_loss = ltref.masked_nll(ltref.torch_logits(model), val_rows)
         ours = tuned["metrics"]["loss"]
         ref.check("eval: val loss with the adapter equals transformers + PEFT's (relative 1e-4)",
                   abs(ours - peft_loss) <= 1e-4 * peft_loss, f"loratune {ours:.6f}, PEFT {peft_loss:.6f}")
@@ -185,7 +156,7 @@ def main():
                                     type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32, flash_attn=False,
                                     seed=0, verbose=False)
         try:
-            cpp_of, peft_of = cpp_logits(llm), torch_logits(model)
+            cpp_of, peft_of = ltref.cpp_logits(llm), ltref.torch_logits(model)
             worst = max((cpp_of(ids) - peft_of(ids)).abs().max().item() for ids, _ in val_rows)
             ref.check(f"llama.cpp runs the merged f32 GGUF: logits on the val conversations equal transformers + PEFT's",
                       worst <= LOGIT_TOL, f"max |diff| {worst:.2e} over {len(val_rows)} conversations (tolerance {LOGIT_TOL:g})")
@@ -204,7 +175,7 @@ def main():
             q = ltref.llama_cpp_model(ltref.SMOLLM2_GGUF, lora_path, n_ctx=512, n_batch=512, n_threads=2,
                                       n_threads_batch=2, logits_all=True, seed=0, verbose=False)
             try:
-                nll[name] = ltref.masked_nll(cpp_logits(q), val_rows)
+                nll[name] = ltref.masked_nll(ltref.cpp_logits(q), val_rows)
             finally:
                 q.close()
         ref.check(f"llama.cpp applies the GGUF LoRA to the fixture's Q4_1 GGUF: the val answers' NLL falls by >= {MIN_GAIN}",
