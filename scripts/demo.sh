@@ -22,7 +22,7 @@ py=$cache/venv-demo/bin/python
 out=${DEMO_OUT:-demo-out}
 steps=${DEMO_STEPS:-}          # tests run a shorter demo
 questions=${DEMO_QUESTIONS:-12}  # held-out questions answered by base and tuned
-text_batches=${DEMO_TEXT_BATCHES:-4}  # batches of 8 x 256 tokens of held-out text (legal, general)
+text_batches=${DEMO_TEXT_BATCHES:-12}  # at most this many batches of 8 x 256 tokens of held-out text
 rm -rf "$out"
 mkdir -p "$out"
 start=$(date +%s)

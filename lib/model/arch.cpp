@@ -144,6 +144,8 @@ const std::vector<KeyRow>& key_table() {
       {GgufKey::TokenizerAddBos, "tokenizer.ggml.add_bos_token"},
       {GgufKey::TokenizerAddEos, "tokenizer.ggml.add_eos_token"},
       {GgufKey::TokenizerChatTemplate, "tokenizer.chat_template"},
+      {GgufKey::TokenizerAddSpacePrefix, "tokenizer.ggml.add_space_prefix"},
+      {GgufKey::TokenizerRemoveExtraWhitespaces, "tokenizer.ggml.remove_extra_whitespaces"},
       {GgufKey::AdapterType, "adapter.type"},
       {GgufKey::AdapterLoraAlpha, "adapter.lora.alpha"},
   };

@@ -202,6 +202,8 @@ enum class GgufKey {
   TokenizerAddBos,
   TokenizerAddEos,
   TokenizerChatTemplate,
+  TokenizerAddSpacePrefix,
+  TokenizerRemoveExtraWhitespaces,
   AdapterType,
   AdapterLoraAlpha,
 };

@@ -10,6 +10,7 @@
 #include "core/strings.h"
 #include "io/gguf_reader.h"
 #include "model/arch.h"
+#include "tokenizer/spm_model_proto.h"
 
 namespace loratune {
 namespace {
@@ -72,8 +73,8 @@ std::string gguf_bpe_tokenizer_json(const io::GgufFile& f) {
   const std::string& file = f.path();
   const std::string model = f.get_string(key(GgufKey::TokenizerModel));
   if (model != "gpt2")
-    fail_input(file + ": tokenizer.ggml.model '" + model + "' is not read yet (loratune reads byte-level BPE "
-                      "vocabularies, 'gpt2')",
+    fail_input(file + ": tokenizer.ggml.model '" + model + "' is not read (loratune reads byte-level BPE "
+                      "'gpt2' and SentencePiece 'llama' vocabularies)",
                "use the model's Hugging Face directory (tokenizer.json or tokenizer.model) instead");
   const std::string pre = f.find(key(GgufKey::TokenizerPre)) ? f.get_string(key(GgufKey::TokenizerPre)) : "";
   const auto& names = gguf_bpe_pre_names();
@@ -122,20 +123,75 @@ std::string gguf_bpe_tokenizer_json(const io::GgufFile& f) {
   return doc.dump();
 }
 
+std::string gguf_spm_model_proto(const io::GgufFile& f) {
+  const std::string& file = f.path();
+  const std::string model = f.get_string(key(GgufKey::TokenizerModel));
+  if (model != "llama")
+    fail_input(file + ": gguf_spm_model_proto of tokenizer.ggml.model '" + model + "'", "this is a bug in loratune");
+  const auto& tokens = f.get_array(key(GgufKey::TokenizerTokens), io::GgufType::String);
+  const auto& types = f.get_array(key(GgufKey::TokenizerTokenType), io::GgufType::I32);
+  const std::string scores_key = key(GgufKey::TokenizerScores);
+  const std::vector<io::GgufValue> no_scores;
+  const auto& scores = f.find(scores_key) ? f.get_array(scores_key, io::GgufType::F32) : no_scores;
+  const char* const hint = "the file is damaged or was written by a broken converter: convert the model again";
+  if (types.size() != tokens.size() || (!scores.empty() && scores.size() != tokens.size()))
+    fail_input(file + ": tokenizer.ggml.token_type / tokenizer.ggml.scores have " + std::to_string(types.size()) +
+                   " / " + std::to_string(scores.size()) + " entries for " + std::to_string(tokens.size()) + " tokens",
+               hint);
+  spm::BpeModelSpec spec;
+  spec.unk_id = -1;
+  int bytes = 0;
+  for (size_t id = 0; id < tokens.size(); ++id) {
+    const int64_t t = types[id].as_int();
+    if (t < static_cast<int64_t>(PieceType::Normal) || t > static_cast<int64_t>(PieceType::Byte))
+      fail_input(file + ": tokenizer.ggml.token_type[" + std::to_string(id) + "] is " + std::to_string(t) +
+                     ", not a SentencePiece piece type (1 normal .. 6 byte)",
+                 hint);
+    const auto type = static_cast<PieceType>(t);
+    spec.pieces.push_back({tokens[id].as_string(), scores.empty() ? 0.0f : static_cast<float>(scores[id].as_float()), type});
+    if (type == PieceType::Unknown && spec.unk_id < 0) spec.unk_id = static_cast<int>(id);
+    if (type == PieceType::Byte) ++bytes;
+  }
+  const int unk = optional_id(f, GgufKey::TokenizerUnknownId);
+  if (unk >= 0) spec.unk_id = unk;
+  if (spec.unk_id < 0 || spec.unk_id >= static_cast<int>(tokens.size()))
+    fail_input(file + ": the SentencePiece vocabulary has no unknown token (no token of type 2 and no valid "
+                      "tokenizer.ggml.unknown_token_id); SentencePiece cannot load a vocabulary without one",
+               hint);
+  // SentencePiece allows one UNKNOWN piece: the unknown id's. llama.cpp's converter also types padding
+  // pieces UNKNOWN (Phi-3's [PAD32011]...); they become UNUSED, which SentencePiece never produces either.
+  for (size_t id = 0; id < spec.pieces.size(); ++id)
+    if (static_cast<int>(id) == spec.unk_id)
+      spec.pieces[id].type = PieceType::Unknown;
+    else if (spec.pieces[id].type == PieceType::Unknown)
+      spec.pieces[id].type = PieceType::Unused;
+  spec.bos_id = optional_id(f, GgufKey::TokenizerBosId);
+  spec.eos_id = optional_id(f, GgufKey::TokenizerEosId);
+  spec.pad_id = optional_id(f, GgufKey::TokenizerPaddingId);
+  spec.byte_fallback = bytes == 256;
+  spec.add_dummy_prefix = optional_bool(f, GgufKey::TokenizerAddSpacePrefix, true);
+  spec.remove_extra_whitespaces = optional_bool(f, GgufKey::TokenizerRemoveExtraWhitespaces, false);
+  return spm::serialize_bpe_model(spec);
+}
+
 Tokenizer tokenizer_from_gguf(const std::string& path) {
   const auto f = io::GgufFile::open(path);
-  const std::string json = gguf_bpe_tokenizer_json(*f);
+  const bool spm_vocab = f->find(key(GgufKey::TokenizerModel)) &&
+                         f->get_string(key(GgufKey::TokenizerModel)) == "llama";
   SpecialTokens sp;
   sp.bos = optional_id(*f, GgufKey::TokenizerBosId);
   sp.eos = optional_id(*f, GgufKey::TokenizerEosId);
   sp.unk = optional_id(*f, GgufKey::TokenizerUnknownId);
   sp.pad = optional_id(*f, GgufKey::TokenizerPaddingId);
   if (sp.eos >= 0) sp.eos_ids = {sp.eos};
-  sp.add_bos = optional_bool(*f, GgufKey::TokenizerAddBos, false) && sp.bos >= 0;
+  // llama.cpp's defaults when the key is absent: a SentencePiece vocabulary adds BOS, a BPE one does not.
+  sp.add_bos = optional_bool(*f, GgufKey::TokenizerAddBos, spm_vocab) && sp.bos >= 0;
   sp.add_eos = optional_bool(*f, GgufKey::TokenizerAddEos, false) && sp.eos >= 0;
   const std::string tpl_key = key(GgufKey::TokenizerChatTemplate);
   const std::string tpl = f->find(tpl_key) ? f->get_string(tpl_key) : "";
-  return Tokenizer::from_json_text(json, path + " (tokenizer.ggml.*)", sp, tpl);
+  const std::string source = path + " (tokenizer.ggml.*)";
+  if (spm_vocab) return Tokenizer::from_spm_bytes(gguf_spm_model_proto(*f), source, sp, tpl);
+  return Tokenizer::from_json_text(gguf_bpe_tokenizer_json(*f), source, sp, tpl);
 }
 
 Tokenizer load_tokenizer(const std::string& model_path) {

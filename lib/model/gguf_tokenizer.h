@@ -29,11 +29,17 @@ extern const char* const kQwen2PreRegex;
 // The tokenizer.json text for `f`'s vocabulary: tokens (tokenizer.ggml.tokens) as the BPE vocabulary with
 // tokenizer.ggml.merges; CONTROL tokens become special added tokens, USER_DEFINED ones non-special added
 // tokens (both matched literally in text, as llama.cpp does). Refused (input error naming the file and the
-// key): another tokenizer.ggml.model (SentencePiece "llama" is not read yet), an unknown tokenizer.ggml.pre,
+// key): another tokenizer.ggml.model, an unknown tokenizer.ggml.pre,
 // missing or mistyped keys, token_type and tokens of different lengths.
 std::string gguf_bpe_tokenizer_json(const io::GgufFile& f);
 
-// The tokenizer of a GGUF file: its vocabulary (gguf_bpe_tokenizer_json), the special ids
+// A SentencePiece "llama" vocabulary (tokenizer.ggml.model "llama": tokens, scores, token types as the
+// SentencePiece piece types, unknown/bos/eos/padding ids, add_space_prefix, remove_extra_whitespaces) as the
+// serialized BPE ModelProto SentencePiece loads; byte fallback when it has all 256 byte tokens. Refused (input
+// error naming the file and key): arrays of different lengths, a type outside 1..6, no unknown token.
+std::string gguf_spm_model_proto(const io::GgufFile& f);
+
+// The tokenizer of a GGUF file: its vocabulary (gguf_bpe_tokenizer_json or gguf_spm_model_proto), the special ids
 // (tokenizer.ggml.bos/eos/unknown/padding_token_id, add_bos_token, add_eos_token) and the chat template
 // (tokenizer.chat_template).
 Tokenizer tokenizer_from_gguf(const std::string& path);

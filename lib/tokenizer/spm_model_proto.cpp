@@ -111,6 +111,60 @@ std::optional<std::vector<ProtoPiece>> parse_model_pieces(std::string_view data)
   return pieces;
 }
 
+namespace {
+// Protobuf wire format, writing: tag = field << 3 | wire type (0 varint, 2 length-delimited, 5 fixed32).
+void put_varint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7F) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+void put_tag(std::string& out, uint32_t field, uint32_t wire) { put_varint(out, (static_cast<uint64_t>(field) << 3) | wire); }
+void put_int(std::string& out, uint32_t field, int64_t v) {  // int32 / enum / bool; negatives as 10 bytes
+  put_tag(out, field, 0);
+  put_varint(out, static_cast<uint64_t>(v));
+}
+void put_bytes(std::string& out, uint32_t field, const std::string& b) {
+  put_tag(out, field, 2);
+  put_varint(out, b.size());
+  out += b;
+}
+void put_float(std::string& out, uint32_t field, float f) {
+  put_tag(out, field, 5);
+  uint32_t bits = 0;
+  std::memcpy(&bits, &f, sizeof bits);
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((bits >> (8 * i)) & 0xFF));
+}
+}  // namespace
+
+std::string serialize_bpe_model(const BpeModelSpec& spec) {
+  std::string out;
+  for (const auto& p : spec.pieces) {  // ModelProto.pieces = 1: {piece = 1, score = 2, type = 3}
+    std::string m;
+    put_bytes(m, 1, p.piece);
+    put_float(m, 2, p.score);
+    put_int(m, 3, static_cast<int64_t>(p.type));
+    put_bytes(out, 1, m);
+  }
+  std::string trainer;  // ModelProto.trainer_spec = 2
+  put_int(trainer, 3, 2);  // model_type: BPE
+  put_int(trainer, 4, static_cast<int64_t>(spec.pieces.size()));
+  put_int(trainer, 35, spec.byte_fallback ? 1 : 0);
+  put_int(trainer, 40, spec.unk_id);
+  put_int(trainer, 41, spec.bos_id);
+  put_int(trainer, 42, spec.eos_id);
+  put_int(trainer, 43, spec.pad_id);
+  put_bytes(out, 2, trainer);
+  std::string norm;  // ModelProto.normalizer_spec = 3
+  put_bytes(norm, 1, "identity");
+  put_int(norm, 3, spec.add_dummy_prefix ? 1 : 0);
+  put_int(norm, 4, spec.remove_extra_whitespaces ? 1 : 0);
+  put_int(norm, 5, 1);  // escape_whitespaces: " " -> U+2581
+  put_bytes(out, 3, norm);
+  return out;
+}
+
 std::string byte_piece_name(int byte) {
   char buf[8];
   std::snprintf(buf, sizeof(buf), "<0x%02X>", byte);

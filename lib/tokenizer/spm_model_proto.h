@@ -23,6 +23,21 @@ struct ProtoPiece {
 // piece).
 std::optional<std::vector<ProtoPiece>> parse_model_pieces(std::string_view data);
 
+// What a SentencePiece BPE model needs beyond its pieces (sentencepiece_model.proto's TrainerSpec and
+// NormalizerSpec fields; ids are -1 when undefined).
+struct BpeModelSpec {
+  std::vector<ProtoPiece> pieces;
+  int unk_id = 0, bos_id = -1, eos_id = -1, pad_id = -1;
+  bool byte_fallback = false;
+  bool add_dummy_prefix = true;          // "hello" is encoded as " hello" (Llama's tokenizer.model: true)
+  bool remove_extra_whitespaces = false;
+};
+
+// A serialized ModelProto for `spec`: TrainerSpec {model_type BPE, vocab_size, byte_fallback, unk/bos/eos/pad
+// ids} and NormalizerSpec {name "identity", add_dummy_prefix, remove_extra_whitespaces, escape_whitespaces}.
+// SentencePiece loads it as it loads a tokenizer.model with the same pieces.
+std::string serialize_bpe_model(const BpeModelSpec& spec);
+
 // "<0xNN>", the name of the byte-fallback piece for `byte`.
 std::string byte_piece_name(int byte);
 // "<0xNN>" -> NN, or -1.

@@ -55,6 +55,7 @@ struct Tokenizer::Impl {
   mutable std::vector<std::string> surfaces;
 
   void load(const std::string& model_path);
+  void load_bytes();  // `bytes` (a serialized ModelProto) into the SentencePiece backend; errors name `path`
   void build_tables(const Tokenizer& self) const;
   void load_hf(const std::string& json_path);
   void check_id(int id) const;
@@ -76,6 +77,10 @@ void Tokenizer::Impl::load(const std::string& model_path) {
   if (!path_exists(path)) fail_input(path + ": tokenizer model not found", kModelHint);
   bytes = read_text_file(path);
   if (bytes.empty()) fail_input(path + ": the file is empty, expected a SentencePiece model", kModelHint);
+  load_bytes();
+}
+
+void Tokenizer::Impl::load_bytes() {
   auto parsed = spm::parse_model_pieces(bytes);
   if (!parsed)
     fail_input(path + ": not a SentencePiece model (the file is not a valid model protobuf)", kModelHint);
@@ -167,6 +172,20 @@ Tokenizer Tokenizer::from_json_text(const std::string& json_text, const std::str
   impl->bytes = json_text;
   impl->fingerprint = chat_template.empty() ? impl->hf->sha256()
                                             : sha256_hex(json_text + std::string(1, '\0') + chat_template);
+  for (int id : {special.bos, special.eos, special.pad, special.unk}) if (id >= 0) impl->check_id(id);
+  for (int id : special.eos_ids) impl->check_id(id);
+  impl->special = special;
+  impl->chat_template = chat_template;
+  return Tokenizer(std::move(impl));
+}
+
+Tokenizer Tokenizer::from_spm_bytes(const std::string& model_proto, const std::string& source,
+                                    const SpecialTokens& special, const std::string& chat_template) {
+  auto impl = std::make_unique<Impl>();
+  impl->path = source;
+  impl->bytes = model_proto;
+  impl->load_bytes();
+  if (!chat_template.empty()) impl->fingerprint = sha256_hex(model_proto + std::string(1, '\0') + chat_template);
   for (int id : {special.bos, special.eos, special.pad, special.unk}) if (id >= 0) impl->check_id(id);
   for (int id : special.eos_ids) impl->check_id(id);
   impl->special = special;

@@ -52,6 +52,11 @@ class Tokenizer {
   static Tokenizer from_json_text(const std::string& json_text, const std::string& source,
                                   const SpecialTokens& special, const std::string& chat_template);
 
+  // A SentencePiece model held in memory (a serialized ModelProto, e.g. made from a GGUF file's "llama"
+  // vocabulary), with its special tokens and chat template given; as from_json_text otherwise.
+  static Tokenizer from_spm_bytes(const std::string& model_proto, const std::string& source,
+                                  const SpecialTokens& special, const std::string& chat_template);
+
   Tokenizer(Tokenizer&&) noexcept;
   Tokenizer& operator=(Tokenizer&&) noexcept;
   ~Tokenizer();

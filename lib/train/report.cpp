@@ -275,7 +275,11 @@ std::string eval_title(const json& ev, const std::string& path) {
   }
   if (ev.contains("data") && ev["data"].is_object()) {
     const json& d = ev["data"];
-    return "Text: " + d.value("path", path) + (d.contains("split") ? " (" + value_text(d["split"]) + ")" : "");
+    std::string t = "Prepared data: " + fs_basename(d.value("dir", path));
+    if (d.contains("split")) t += ", split " + value_text(d["split"]);
+    if (d.contains("rows_evaluated") && d.contains("rows"))
+      t += " (" + value_text(d["rows_evaluated"]) + " of " + value_text(d["rows"]) + " rows)";
+    return t;
   }
   return "Eval: " + path;
 }
@@ -342,7 +346,8 @@ std::string eval_section(const json& ev, const std::string& path, int index, int
     if (compare) {
       std::string cls;
       if (has_base && tv != bv && key != "tokens") cls = ((tv < bv) == lower_is_better(key)) ? "good" : "bad";
-      o << "<td" << (cls.empty() ? "" : " class=\"" + cls + "\"") << ">" << (has_base ? change_text(key, bv, tv) : "")
+      o << "<td" << (cls.empty() ? "" : " class=\"" + cls + "\"") << ">"
+        << (has_base && key != "tokens" ? change_text(key, bv, tv) : "")
         << "</td>";
     }
     o << "</tr>\n";

@@ -15,9 +15,11 @@
 #include "io/gguf.h"
 #include "io/safetensors.h"
 #include "lora/peft.h"
+#include "model/gguf_tokenizer.h"
 #include "model/loader.h"
 #include "model/tensor_io.h"
 #include "test_util.h"
+#include "tokenizer/tokenizer.h"
 
 using namespace loratune;
 using namespace loratune::exporter;
@@ -295,4 +297,61 @@ TEST_CASE("a verification that fails exits 1 and keeps nothing", "[export][error
   o.dtype = ExportDType::F16;
   CHECK_FALSE(run_export(o).verify.ran);  // --no-verify keeps it
   CHECK(fs::exists(o.out));
+}
+
+TEST_CASE("a GGUF export is a base model again: SentencePiece vocabulary, logits, every export from it", "[export][gguf]") {
+  lt_test::TempDir tmp("lt-export-gguf-base");
+  for (const char* arch : {"llama", "qwen2"}) {
+    SECTION(arch) {
+      const Tuned t = make_tuned(tmp, arch, export_test::lora_options({"all-linear"}, 4, 8.0));
+      const double scale = std::max(1.0, t.unmerged.abs().max().item<double>());
+      ExportOptions o = request(t, ExportFormat::Gguf, tmp.file(std::string(arch) + "-base.gguf"), "f32");
+      o.adapter_dir.clear();
+      run_export(o);
+      const std::string gguf = o.out;
+      // The vocabulary written as llama.cpp's "llama" (SentencePiece) type reads back as the same tokenizer.
+      const Tokenizer a = Tokenizer::from_model_dir(t.model), b = load_tokenizer(gguf);
+      CHECK(b.kind() == TokenizerKind::SentencePiece);
+      CHECK(b.vocab_size() == a.vocab_size());
+      for (const char* text : {"The licensee shall not sublicense the Software.", "  two  spaces, tabs\tand\nlines",
+                               "Ünïcödé 日本語 123 ✓", "", " leading space"}) {
+        INFO(text);
+        CHECK(b.encode(text, true, false) == a.encode(text, true, false));
+        CHECK(b.decode(a.encode(text, false, false)) == a.decode(a.encode(text, false, false)));
+      }
+      CHECK(b.special().bos == a.special().bos);
+      CHECK(b.special().eos == a.special().eos);
+      CHECK(b.special().unk == a.special().unk);
+      CHECK(b.special().add_bos == a.special().add_bos);
+      // The model from the GGUF computes what the directory computes (f32, q/k un-permuted).
+      auto from_gguf = load_model(gguf, LoadOptions::cpu());
+      auto from_dir = load_model(t.model, LoadOptions::cpu());
+      CHECK(export_test::max_abs_diff(export_test::logits(from_gguf.model), export_test::logits(from_dir.model)) <= 1e-6 * scale);
+      // Every export from the GGUF base, with the adapter tuned on the directory, verifies; merged gets the
+      // tokenizer and config from the GGUF's metadata and loads as the tuned model; an f32 base is not "dequantized".
+      Tuned g = t;
+      g.model = gguf;
+      for (ExportFormat f : {ExportFormat::Peft, ExportFormat::Merged, ExportFormat::Gguf, ExportFormat::GgufLora}) {
+        const bool file = f == ExportFormat::Gguf || f == ExportFormat::GgufLora;
+        const std::string out = tmp.file(std::string(arch) + "-from-gguf-" + export_format_name(f) + (file ? ".gguf" : ""));
+        const ExportResult r = run_export(request(g, f, out, "f32"));
+        INFO(export_format_name(f) << ": max |diff| " << r.verify.max_abs_diff);
+        CHECK(r.verify.ran);
+        CHECK(r.verify.max_abs_diff <= 1e-5 * scale);
+        for (const auto& n : r.notes) CHECK(n.find("dequantized") == std::string::npos);
+        if (f == ExportFormat::GgufLora) CHECK_THAT(r.notes.front(), Contains("-m " + gguf + " --lora " + out));
+      }
+      const std::string merged = tmp.file(std::string(arch) + "-from-gguf-merged");
+      for (const char* f : {"config.json", "model.safetensors", "tokenizer.model", "tokenizer_config.json",
+                            "generation_config.json", "special_tokens_map.json"})
+        CHECK(fs::exists(merged + "/" + f));
+      CHECK(json::parse(lt_test::read_file(merged + "/config.json"))["torch_dtype"] == "float32");
+      auto back = load_model(merged, LoadOptions::cpu());
+      CHECK(export_test::max_abs_diff(export_test::logits(back.model), t.unmerged) <= 1e-5 * scale);
+      CHECK(Tokenizer::from_model_dir(merged).encode("The Software.", true, false) == a.encode("The Software.", true, false));
+      // The merged default dtype from an f32 GGUF is f32 (the file's float type).
+      ExportOptions d = request(g, ExportFormat::Merged, tmp.file(std::string(arch) + "-from-gguf-default"));
+      CHECK(run_export(d).dtype == "f32");
+    }
+  }
 }

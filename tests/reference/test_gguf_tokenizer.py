@@ -1,7 +1,8 @@
-"""loratune reads a GGUF file's own tokenizer (tokenizer.ggml.*: byte-level BPE, "gpt2") and tokenizes as the
-model's Hugging Face tokenizer does.
+"""loratune reads a GGUF file's own tokenizer (tokenizer.ggml.*: byte-level BPE "gpt2" and SentencePiece
+"llama") and tokenizes as the model's Hugging Face tokenizer does.
 
-  - llama.cpp's vocabulary-only GGUFs (ggml-vocab-{gpt-2,llama-bpe,qwen2}.gguf from the llama-cpp-python sdist,
+  - llama.cpp's vocabulary-only GGUFs (ggml-vocab-{gpt-2,llama-bpe,qwen2,llama-spm,phi-3}.gguf from the
+    llama-cpp-python sdist,
     written by llama.cpp's convert_hf_to_gguf.py) with their test inputs (.inp) and the ids Hugging Face
     tokenizers gives them (.out, add_special_tokens=False): `loratune tokenize -m FILE.gguf --no-special` gives
     those ids for every input;
@@ -14,6 +15,9 @@ model's Hugging Face tokenizer does.
     (plain ByteLevel) the lines that differ are counted: the GGUF names another pre-tokenizer than the
     directory has, and loratune follows the GGUF. Its chat template is the directory's; `prepare -m FILE.gguf`
     on chat data writes the same tokens and masks as `prepare -m DIR`;
+  - Llama 2's SentencePiece vocabulary (ggml-vocab-llama-spm.gguf) on the same corpus: equal to llama.cpp's
+    tokenization of the file on every line (the count against the fixture's non-legacy tokenizer.json, which
+    departs from SentencePiece after leading spaces, is printed);
   - a GGUF whose pre-tokenizer loratune does not know is refused with exit 2 naming it.
 """
 import json
@@ -54,7 +58,7 @@ def tokenize(ref, model, texts=None, file=None, special=True):
 def main():
     ref = ltref.Ref(__doc__.splitlines()[0])
     try:
-        for name in ("gpt-2", "llama-bpe", "qwen2"):
+        for name in ("gpt-2", "llama-bpe", "qwen2", "llama-spm", "phi-3"):
             path = os.path.join(VOCABS, f"ggml-vocab-{name}.gguf")
             inputs, want = llama_cpp_cases(name)
             got = tokenize(ref, path, texts=inputs, special=False)
@@ -108,6 +112,27 @@ def main():
         base = [e.ids for e in plain.encode_batch(texts, add_special_tokens=False)]
         print(f"     (against the directory's tokenizer.json, plain ByteLevel: "
               f"{sum(a == b for a, b in zip(ours, base))}/{n} lines equal)")
+        # SentencePiece ("llama") vocabularies: Llama 2's, against its Hugging Face tokenizer.json and llama.cpp.
+        spm = os.path.join(VOCABS, "ggml-vocab-llama-spm.gguf")
+        ours = tokenize(ref, spm, file=lines, special=False)
+        theirs = tokenize(ref, os.path.join(ltref.CACHE, "tokenizers", "llama-2"), file=lines, special=False)
+        # Not a check: the fixture's tokenizer.json is transformers' non-legacy conversion (Metaspace,
+        # prepend_scheme "first"), which departs from SentencePiece after leading spaces; the GGUF (like llama.cpp
+        # and the .out vectors above, made with the legacy tokenizer) follows SentencePiece.
+        print(f"     (against Llama 2's non-legacy tokenizer.json fixture: "
+              f"{sum(a == b for a, b in zip(ours, theirs))}/{n} lines equal)")
+        llm = ltref.llama_cpp_model(spm, vocab_only=True, verbose=False)
+        try:
+            cpp = [llm.tokenize(t.encode("utf-8"), add_bos=False, special=False) for t in texts]
+        finally:
+            llm.close()
+        eq = [a == b for a, b in zip(ours, cpp)]
+        bad = [i for i, (e, c) in enumerate(zip(eq, control)) if not e and not c]
+        ref.check("ggml-vocab-llama-spm.gguf: ids equal llama.cpp's tokenization of the same file",
+                  not bad, f"{sum(eq)}/{n} lines equal; {sum(control)} lines with control characters, "
+                  f"{sum(1 for e, c in zip(eq, control) if not e and c)} of them differ" +
+                  (f"; first other difference {texts[bad[0]]!r}: {ours[bad[0]][:12]} vs {cpp[bad[0]][:12]}" if bad else ""))
+
         r = gguf.GGUFReader(q)
         f = r.fields["tokenizer.chat_template"]
         gguf_tpl = bytes(f.parts[f.data[0]]).decode("utf-8")
