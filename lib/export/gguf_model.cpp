@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "model/gguf_base.h"
 #include "core/fs.h"
 #include "core/log.h"
 #include "core/strings.h"
@@ -102,28 +103,6 @@ torch::Tensor to_gguf_rows(const torch::Tensor& w, RopePermute p, const ModelHPa
 torch::Tensor from_gguf_rows(const torch::Tensor& w, RopePermute p, const ModelHParams& hp, const GgufArch& arch) {
   if (p == RopePermute::None || !arch.permute_qk) return w;
   return unpermute_from_llama_rope(w, heads_for(p, hp));
-}
-
-std::vector<float> llama3_rope_freqs(const ModelHParams& hp) {
-  const auto& r = hp.rope;
-  const double orig = static_cast<double>(r.original_max_position_embeddings);
-  const double low_wavelen = orig / r.low_freq_factor, high_wavelen = orig / r.high_freq_factor;
-  std::vector<float> out;
-  for (int64_t i = 0; i < hp.head_dim; i += 2) {
-    const double freq = 1.0 / std::pow(r.theta, static_cast<double>(i) / static_cast<double>(hp.head_dim));
-    const double wavelen = 2.0 * M_PI / freq;
-    double divisor;
-    if (wavelen < high_wavelen) {
-      divisor = 1.0;
-    } else if (wavelen > low_wavelen) {
-      divisor = r.factor;
-    } else {
-      const double s = (orig / wavelen - r.low_freq_factor) / (r.high_freq_factor - r.low_freq_factor);
-      divisor = 1.0 / ((1.0 - s) / r.factor + s);
-    }
-    out.push_back(static_cast<float>(divisor));
-  }
-  return out;
 }
 
 std::vector<int64_t> gguf_ne(const std::vector<int64_t>& hf_shape) {

@@ -47,9 +47,7 @@ using loratune::unpermute_from_llama_rope;
 torch::Tensor to_gguf_rows(const torch::Tensor& w, RopePermute p, const ModelHParams& hp, const GgufArch& arch);
 torch::Tensor from_gguf_rows(const torch::Tensor& w, RopePermute p, const ModelHParams& hp, const GgufArch& arch);
 
-// llama3 RoPE as llama.cpp applies it: per frequency i < head_dim/2 the divisor of theta^(-2i/hd)
-// (1, factor, or 1 / ((1 - s) / factor + s) in the smooth band), stored as the F32 tensor rope_freqs.weight.
-std::vector<float> llama3_rope_freqs(const ModelHParams& hp);  // [head_dim / 2]
+// llama3_rope_freqs (the rope_freqs.weight values): model/gguf_base.h.
 
 // The bytes of an HF tensor (any dtype/device) in GGUF layout: ne = the HF shape reversed, rows reordered
 // for `p`, encoded as `type`.

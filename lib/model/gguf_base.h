@@ -23,9 +23,14 @@ class GgufFile;
 torch::Tensor permute_for_llama_rope(const torch::Tensor& w, int64_t n_heads);     // [nH*hd, *] -> [nH*hd, *]
 torch::Tensor unpermute_from_llama_rope(const torch::Tensor& w, int64_t n_heads);  // the inverse
 
+// llama3 RoPE as llama.cpp applies it: per frequency i < head_dim/2 the divisor of theta^(-2i/hd)
+// (1, factor, or 1 / ((1 - s) / factor + s) in the smooth band), stored as the F32 tensor rope_freqs.weight.
+std::vector<float> llama3_rope_freqs(const ModelHParams& hp);  // [head_dim / 2]
+
 // The hyper-parameters of a GGUF model (general.architecture llama, qwen2 or qwen3; a llama file may be a
 // Llama or a Mistral model: both load as llama). Input errors name the file and key: another architecture,
-// a missing key, llama3 RoPE scaling (rope_freqs.weight: not read yet) or another RoPE scaling type.
+// a missing key, another RoPE scaling type, or a rope_freqs.weight that is not llama3 RoPE (its
+// parameters are recovered from the divisors: see gguf_base.cpp).
 ModelHParams hparams_from_gguf(const io::GgufFile& f);
 
 // The file's tensors as HF tensors (fp32, CPU): names mapped with the architecture table, every type

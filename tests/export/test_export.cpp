@@ -3,6 +3,7 @@
 // bad requests are input errors that leave nothing behind; a failed verification keeps nothing.
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -352,6 +353,51 @@ TEST_CASE("a GGUF export is a base model again: SentencePiece vocabulary, logits
       // The merged default dtype from an f32 GGUF is f32 (the file's float type).
       ExportOptions d = request(g, ExportFormat::Merged, tmp.file(std::string(arch) + "-from-gguf-default"));
       CHECK(run_export(d).dtype == "f32");
+    }
+  }
+}
+
+TEST_CASE("a llama3-RoPE GGUF is a base model: the scaling parameters come back from rope_freqs.weight", "[export][gguf]") {
+  lt_test::TempDir tmp("lt-export-gguf-l3");
+  struct Case {
+    const char* name;
+    const char* scaling;
+  };
+  for (const Case& c : {Case{"orig64", R"({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                          "high_freq_factor": 4.0, "original_max_position_embeddings": 64})"},
+                        Case{"llama3.2", R"({"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
+                                            "high_freq_factor": 4.0, "original_max_position_embeddings": 8192})"}}) {
+    SECTION(c.name) {
+      const std::string dir = tmp.file(c.name);
+      auto o = export_test::arch_options("llama");
+      o.max_position_embeddings = 131072;
+      export_test::make_model(dir, o);
+      export_test::set_json_key(dir + "/config.json", "rope_scaling", c.scaling);
+      Tuned t;
+      t.model = dir;
+      ExportOptions e = request(t, ExportFormat::Gguf, tmp.file(std::string(c.name) + ".gguf"), "f32");
+      run_export(e);
+      auto from_dir = load_model(dir, LoadOptions::cpu());
+      auto from_gguf = load_model(e.out, LoadOptions::cpu());
+      const RopeConfig &a = from_dir.hp.rope, &b = from_gguf.hp.rope;
+      CHECK(b.type == RopeType::Llama3);
+      CHECK(b.factor == a.factor);
+      CHECK(b.low_freq_factor == a.low_freq_factor);
+      CHECK(b.high_freq_factor == a.high_freq_factor);
+      CHECK(b.original_max_position_embeddings == a.original_max_position_embeddings);
+      CHECK(export_test::max_abs_diff(export_test::logits(from_gguf.model), export_test::logits(from_dir.model)) <= 1e-6);
+      // Divisors that are no llama3 scaling are refused naming the tensor.
+      const std::string bad = tmp.file(std::string(c.name) + "-bad.gguf");
+      std::string bytes = lt_test::read_file(e.out);
+      {
+        auto f = io::GgufFile::open(e.out);
+        const auto& rf = f->tensor("rope_freqs.weight");
+        const float odd = 3.3f;
+        std::memcpy(&bytes[f->data_offset() + rf.offset + 4 * (rf.numel() - 1)], &odd, 4);
+      }
+      lt_test::write_file(bad, bytes);
+      CHECK_THAT(input_error([&] { load_model(bad, LoadOptions::cpu()); }),
+                 Contains("rope_freqs.weight") && Contains("is not llama3 RoPE scaling"));
     }
   }
 }
