@@ -55,6 +55,17 @@ def tokenize(ref, model, texts=None, file=None, special=True):
     return [t["ids"] for t in json.loads(out)["texts"]]
 
 
+def check_same_as_llama_cpp(ref, label, texts, ours, cpp, control):
+    """loratune's ids equal llama.cpp's on every line without C0/C1 control characters (counted apart)."""
+    n = len(texts)
+    eq = [a == b for a, b in zip(ours, cpp)]
+    bad = [i for i, (e, c) in enumerate(zip(eq, control)) if not e and not c]
+    ref.check(f"{label}: ids equal llama.cpp's tokenization of the same file",
+              len(ours) == n and not bad, f"{sum(eq)}/{n} lines equal; {sum(control)} lines with control characters, "
+              f"{sum(1 for e, c in zip(eq, control) if not e and c)} of them differ" +
+              (f"; first other difference {texts[bad[0]]!r}: {ours[bad[0]][:12]} vs {cpp[bad[0]][:12]}" if bad else ""))
+
+
 def main():
     ref = ltref.Ref(__doc__.splitlines()[0])
     try:
@@ -103,12 +114,7 @@ def main():
             ref.check(f"SmolLM2 Q4_1 GGUF (special tokens {special}): ids equal HF tokenizers with its named "
                       "pre-tokenizer", len(ours) == n and same == n, f"{same}/{n} lines")
         ours = tokenize(ref, q, file=lines, special=False)
-        eq = [a == b for a, b in zip(ours, cpp)]
-        bad = [i for i, (e, c) in enumerate(zip(eq, control)) if not e and not c]
-        ref.check("SmolLM2 Q4_1 GGUF: ids equal llama.cpp's tokenization of the same file",
-                  not bad, f"{sum(eq)}/{n} lines equal; {sum(control)} lines with control characters, "
-                  f"{sum(1 for e, c in zip(eq, control) if not e and c)} of them differ" +
-                  (f"; first other difference {texts[bad[0]]!r}: {ours[bad[0]][:12]} vs {cpp[bad[0]][:12]}" if bad else ""))
+        check_same_as_llama_cpp(ref, "SmolLM2 Q4_1 GGUF", texts, ours, cpp, control)
         base = [e.ids for e in plain.encode_batch(texts, add_special_tokens=False)]
         print(f"     (against the directory's tokenizer.json, plain ByteLevel: "
               f"{sum(a == b for a, b in zip(ours, base))}/{n} lines equal)")
@@ -126,12 +132,7 @@ def main():
             cpp = [llm.tokenize(t.encode("utf-8"), add_bos=False, special=False) for t in texts]
         finally:
             llm.close()
-        eq = [a == b for a, b in zip(ours, cpp)]
-        bad = [i for i, (e, c) in enumerate(zip(eq, control)) if not e and not c]
-        ref.check("ggml-vocab-llama-spm.gguf: ids equal llama.cpp's tokenization of the same file",
-                  not bad, f"{sum(eq)}/{n} lines equal; {sum(control)} lines with control characters, "
-                  f"{sum(1 for e, c in zip(eq, control) if not e and c)} of them differ" +
-                  (f"; first other difference {texts[bad[0]]!r}: {ours[bad[0]][:12]} vs {cpp[bad[0]][:12]}" if bad else ""))
+        check_same_as_llama_cpp(ref, "ggml-vocab-llama-spm.gguf", texts, ours, cpp, control)
 
         r = gguf.GGUFReader(q)
         f = r.fields["tokenizer.chat_template"]
