@@ -398,10 +398,10 @@ void check_model(const ExportOptions& o, const Source& src, ExportDType dtype, E
                         "): it was dequantized to fp32 and the adapter merged into that, so this model is the "
                         "dequantized base + the adapter, stored as " + export_dtype_name(dtype) +
                         "; to keep the original quantized file, export the gguf-lora format and apply it with "
-                        "llama.cpp's --lora");
+                        "llama.cpp's --lora");  // lt-allow-flag: llama.cpp's option, not loratune's
   if (o.format == ExportFormat::GgufLora)
     res.notes.push_back("the adapter applies to the very file it was tuned on: llama-cli -m " + o.model_dir +
-                        " --lora " + o.out);
+                        " --lora " + o.out);  // lt-allow-flag: llama.cpp's command line
 }
 
 std::vector<std::string> list_files(const std::string& out, uint64_t& bytes) {
