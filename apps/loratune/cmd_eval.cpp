@@ -69,7 +69,7 @@ void register_eval(CLI::App& app, GlobalOptions& g, Action& action) {
   auto* sub = app.add_subcommand("eval", "Measure a model or adapter (loss, perplexity, generation metrics); gate CI");
   sub->fallthrough();
   auto a = std::make_shared<EvalArgs>();
-  add_config_flag(*sub, g, "--model,-m", "model.path", "Model directory (the base when --adapter is given)");
+  add_config_flag(*sub, g, "--model,-m", "model.path", "Model: a Hugging Face directory or a GGUF file (the base when --adapter is given)");
   add_config_flag(*sub, g, "--adapter", "model.adapter", "PEFT LoRA adapter directory to apply");
   sub->add_option("--run", a->run_dir, "A finetune run: its base model, best adapter and dataset")
       ->check(CLI::ExistingDirectory);

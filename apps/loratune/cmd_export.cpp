@@ -81,7 +81,7 @@ void register_export(CLI::App& app, GlobalOptions& g, Action& action) {
   auto a = std::make_shared<ExportArgs>();
   sub->add_option("--run", a->run_dir, "A finetune run directory: its base model and best adapter")
       ->check(CLI::ExistingDirectory);
-  add_config_flag(*sub, g, "--model,-m", "model.path", "Base model directory (HF layout)");
+  add_config_flag(*sub, g, "--model,-m", "model.path", "Base model: a Hugging Face directory or a GGUF file (the one the adapter was tuned on)");
   add_config_flag(*sub, g, "--adapter", "model.adapter", "PEFT LoRA adapter directory");
   sub->add_option("--format,-f", a->format, "peft | merged | gguf | gguf-lora")->required();
   sub->add_option("--out,-o", a->out, "Output directory (peft, merged) or file (gguf, gguf-lora)")->required();

@@ -143,7 +143,7 @@ void register_finetune(CLI::App& app, GlobalOptions& g, Action& action) {
   sub->add_flag("--resume", a->resume, "Continue from the run's latest checkpoint (exactly)");
   sub->add_flag("--force", a->force, "Start over in an existing run directory");
   sub->add_flag("--dry-run", a->dry_run, "Print the resolved config, parameter counts, steps and memory estimate");
-  add_config_flag(*sub, g, "--model,-m", "model.path", "Base model directory (Hugging Face layout)");
+  add_config_flag(*sub, g, "--model,-m", "model.path", "Base model: a Hugging Face directory or a GGUF file");
   add_config_flag(*sub, g, "--data,-d", "train.data", "Prepared dataset directory (loratune prepare)");
   add_config_flag(*sub, g, "--steps", "train.steps", "Optimizer steps (0 = from --epochs)");
   add_config_flag(*sub, g, "--epochs", "train.epochs", "Passes over the train split");

@@ -88,7 +88,7 @@ void register_generate(CLI::App& app, GlobalOptions& g, Action& action) {
   auto* sub = app.add_subcommand("generate", "Generate text from a prompt with a model directory");
   sub->fallthrough();
   auto a = std::make_shared<GenerateArgs>();
-  add_config_flag(*sub, g, "--model,-m", "model.path", "Hugging Face model directory");
+  add_config_flag(*sub, g, "--model,-m", "model.path", "Model: a Hugging Face directory or a GGUF file");
   add_config_flag(*sub, g, "--adapter", "model.adapter", "PEFT LoRA adapter directory to apply");
   sub->add_option("--run", a->run_dir, "A finetune run directory: its base model and best adapter")
       ->check(CLI::ExistingDirectory);
