@@ -343,14 +343,15 @@ VerifyReport export_gguf_lora(const ExportOptions& o, Source& src, ExportDType d
 
 // ---- checks before any work -----------------------------------------------------------------------------------
 
-ExportDType default_dtype(ExportFormat f, const std::string& model_dir) {
+// `gguf`: the base's tensor types when it is a GGUF file (read once by run_export).
+ExportDType default_dtype(ExportFormat f, const std::string& model_dir, const std::optional<GgufBaseTypes>& gguf) {
   switch (f) {
     case ExportFormat::Peft: return ExportDType::F32;
     case ExportFormat::GgufLora: return ExportDType::F32;
     case ExportFormat::Gguf: return ExportDType::F16;
     case ExportFormat::Merged: {
-      if (is_gguf_file(model_dir)) {  // the file's float type; bf16 for a quantized file (as HF checkpoints)
-        const io::GgmlType t = gguf_base_types(model_dir).counts.front().first;
+      if (gguf) {  // the file's float type; bf16 for a quantized file (as HF checkpoints)
+        const io::GgmlType t = gguf->counts.front().first;
         return t == io::GgmlType::F32 ? ExportDType::F32 : t == io::GgmlType::F16 ? ExportDType::F16 : ExportDType::BF16;
       }
       const std::string d = load_hparams(model_dir).torch_dtype;
@@ -382,7 +383,8 @@ void check_request(const ExportOptions& o, ExportDType dtype) {
 }
 
 // Refusals that depend on the model, made before the weights are touched.
-void check_model(const ExportOptions& o, const Source& src, ExportDType dtype, ExportResult& res) {
+void check_model(const ExportOptions& o, const Source& src, ExportDType dtype, const std::optional<GgufBaseTypes>& gguf,
+                 ExportResult& res) {
   const ModelHParams& hp = src.lm.hp;
   if (is_gguf(o.format)) gguf_arch(hp, o.model_dir);
   if (is_gguf(o.format) && hp.arch == Arch::Mistral && hp.sliding_window > 0)
@@ -390,8 +392,8 @@ void check_model(const ExportOptions& o, const Source& src, ExportDType dtype, E
                         "with loratune's sliding window of " + std::to_string(hp.sliding_window) +
                         " tokens up to that context length");
   if (o.format == ExportFormat::Gguf) check_gguf_tokenizer(*src.tok, o.model_dir);
-  if (!is_gguf_file(o.model_dir)) return;
-  const GgufBaseTypes types = gguf_base_types(o.model_dir);
+  if (!gguf) return;
+  const GgufBaseTypes& types = *gguf;
   const bool merges = o.format == ExportFormat::Merged || o.format == ExportFormat::Gguf;
   if (merges && types.quantized())
     res.notes.push_back("the base " + o.model_dir + " is quantized (" + types.summary() +
@@ -502,13 +504,15 @@ ExportResult run_export(const ExportOptions& o) {
     fail_input(o.model_dir + (path_exists(o.model_dir) ? ": neither a model directory nor a GGUF file"
                                                        : ": no such model directory or GGUF file"),
                "pass {opt:model} DIR (a Hugging Face model directory) or FILE.gguf (the base the adapter was tuned on)");
+  std::optional<GgufBaseTypes> gguf;
+  if (!o.model_dir.empty() && is_gguf_file(o.model_dir)) gguf = gguf_base_types(o.model_dir);
   const ExportDType dtype =
-      o.dtype ? *o.dtype : (o.model_dir.empty() ? ExportDType::F32 : default_dtype(o.format, o.model_dir));
+      o.dtype ? *o.dtype : (o.model_dir.empty() ? ExportDType::F32 : default_dtype(o.format, o.model_dir, gguf));
   check_request(o, dtype);
   Source src = load_source(o);
   throw_if_interrupted("export");
   ExportResult res;
-  check_model(o, src, dtype, res);
+  check_model(o, src, dtype, gguf, res);
   res.out = o.out;
   res.format = o.format;
   res.dtype = export_dtype_name(dtype);
