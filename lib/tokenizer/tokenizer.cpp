@@ -62,6 +62,15 @@ struct Tokenizer::Impl {
   int size() const { return hf ? hf->vocab_size() : static_cast<int>(pieces.size()); }
   VocabLookup lookup() const;
   bool find_byte_pieces() const;
+  // Special tokens and chat template given with an in-memory vocabulary (from_json_text, from_spm_bytes):
+  // every id checked against the vocabulary; the fingerprint then covers the template too.
+  void adopt(const SpecialTokens& given, const std::string& tpl) {
+    for (int id : {given.bos, given.eos, given.pad, given.unk}) if (id >= 0) check_id(id);
+    for (int id : given.eos_ids) check_id(id);
+    special = given;
+    chat_template = tpl;
+    if (!chat_template.empty()) fingerprint = sha256_hex(bytes + std::string(1, '\0') + chat_template);
+  }
   // Special tokens and chat template from the files in `dir` (see from_model_dir); the fingerprint then
   // covers the template the data is rendered with.
   void resolve_beside(const std::string& dir) {
@@ -170,12 +179,8 @@ Tokenizer Tokenizer::from_json_text(const std::string& json_text, const std::str
   impl->hf = std::make_unique<HfTokenizer>(HfTokenizer::from_json(json_text, source));
   impl->hf->disable_truncation_and_padding();
   impl->bytes = json_text;
-  impl->fingerprint = chat_template.empty() ? impl->hf->sha256()
-                                            : sha256_hex(json_text + std::string(1, '\0') + chat_template);
-  for (int id : {special.bos, special.eos, special.pad, special.unk}) if (id >= 0) impl->check_id(id);
-  for (int id : special.eos_ids) impl->check_id(id);
-  impl->special = special;
-  impl->chat_template = chat_template;
+  impl->fingerprint = impl->hf->sha256();
+  impl->adopt(special, chat_template);
   return Tokenizer(std::move(impl));
 }
 
@@ -185,11 +190,7 @@ Tokenizer Tokenizer::from_spm_bytes(const std::string& model_proto, const std::s
   impl->path = source;
   impl->bytes = model_proto;
   impl->load_bytes();
-  if (!chat_template.empty()) impl->fingerprint = sha256_hex(model_proto + std::string(1, '\0') + chat_template);
-  for (int id : {special.bos, special.eos, special.pad, special.unk}) if (id >= 0) impl->check_id(id);
-  for (int id : special.eos_ids) impl->check_id(id);
-  impl->special = special;
-  impl->chat_template = chat_template;
+  impl->adopt(special, chat_template);
   return Tokenizer(std::move(impl));
 }
 
