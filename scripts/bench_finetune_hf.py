@@ -4,12 +4,18 @@ venv: scripts/refpy), set up the way their users run it:
 - AutoModelForCausalLM.from_pretrained(dir, dtype=torch.bfloat16, attn_implementation="sdpa"), model.train();
 - get_peft_model with LoraConfig(r, lora_alpha, lora_dropout, target_modules) (PEFT keeps the adapter weights
   in fp32 on a bf16 base: autocast_adapter_dtype);
-- the Trainer's step: loss = model(input_ids, labels=input_ids).loss (ForCausalLMLoss), loss.backward(),
-  clip_grad_norm_(max_grad_norm), torch.optim.AdamW (weight decay 0, constant LR), zero_grad(set_to_none).
+- the Trainer's step: loss = model(input_ids, labels=labels, position_ids=...).loss (ForCausalLMLoss),
+  loss.backward(), clip_grad_norm_(max_grad_norm), torch.optim.AdamW (weight decay 0, constant LR),
+  zero_grad(set_to_none).
+
+The rows are loratune's prepared dataset (--prepared DIR, the train split), taken in order, `batch` at a time,
+padded to the longest row of the batch: labels are the ids at trained positions (mask.bin) and -100 elsewhere;
+position ids restart at 0 at every packed sample start and are 0 on padding, so that transformers' masking
+keeps packed samples apart (find_packed_sequence_indices) exactly as loratune's block-diagonal mask does.
 
 Modes:
   --matmul-peak                      best GFLOP/s of torch.mm on 2048x2048 matrices (bf16 and fp32)
-  --model DIR --data ROWS.jsonl ...  train; one JSON document on stdout (per-step seconds, losses, peak RSS)
+  --model DIR --prepared DATA_DIR ... train; one JSON document on stdout (per-step seconds, losses, peak RSS)
 """
 import argparse
 import json
@@ -26,19 +32,45 @@ def peak_rss_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def read_rows(path, count, seq):
+def read_prepared(path, count):
+    """The first `count` rows of a prepared dataset's train split (lib/data/prepared.h) as
+    (ids, trained mask, sample starts), rows reused from the start if the split is shorter."""
+    import struct
+    manifest = json.load(open(f"{path}/manifest.json"))
+    width = {2: "H", 4: "I"}[manifest["token_bytes"]]
+    split = f"{path}/train"
+    tokens = open(f"{split}/tokens.bin", "rb").read()
+    mask = open(f"{split}/mask.bin", "rb").read()
+    records = open(f"{split}/rows.bin", "rb").read()
+    starts = open(f"{split}/starts.bin", "rb").read()
+    n = len(records) // 24
+    if n == 0:
+        sys.exit(f"{path}: the train split has no rows")
     rows = []
-    with open(path) as f:
-        for line in f:
-            ids = json.loads(line)["input_ids"]
-            if len(ids) != seq:
-                sys.exit(f"{path}: a row has {len(ids)} ids, expected {seq}")
-            rows.append(ids)
-            if len(rows) == count:
-                break
-    if len(rows) < count:
-        sys.exit(f"{path}: {len(rows)} rows, {count} needed")
+    for i in range(count):
+        off, length, samples, s_off = struct.unpack_from("<QIIQ", records, 24 * (i % n))
+        ids = list(struct.unpack_from(f"<{length}{width}", tokens, off * manifest["token_bytes"]))
+        trained = list(mask[off:off + length])
+        row_starts = list(struct.unpack_from(f"<{samples}I", starts, 4 * s_off))
+        rows.append((ids, trained, row_starts))
     return rows
+
+
+def make_batch(rows):
+    """input_ids, labels, position_ids [B, T] for rows padded to the longest; real token count."""
+    T = max(len(ids) for ids, _, _ in rows)
+    input_ids, labels, positions = [], [], []
+    for ids, trained, starts in rows:
+        pad = T - len(ids)
+        pos = [0] * len(ids)
+        bounds = starts + [len(ids)]
+        for b, e in zip(bounds, bounds[1:]):
+            pos[b:e] = range(e - b)
+        input_ids.append(ids + [0] * pad)
+        labels.append([t if m else -100 for t, m in zip(ids, trained)] + [-100] * pad)
+        positions.append(pos + [0] * pad)
+    as_tensor = lambda x: torch.tensor(x, dtype=torch.int64)
+    return as_tensor(input_ids), as_tensor(labels), as_tensor(positions), sum(len(ids) for ids, _, _ in rows)
 
 
 def train(a):
@@ -55,17 +87,17 @@ def train(a):
     params = [p for p in model.parameters() if p.requires_grad]
     adapter_dtypes = sorted({str(p.dtype) for p in params})
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
-    rows = read_rows(a.data, a.steps * a.batch, a.seq)
+    rows = read_prepared(a.prepared, a.steps * a.batch)
     steps = []
     for s in range(a.steps):
-        ids = torch.tensor(rows[s * a.batch:(s + 1) * a.batch], dtype=torch.int64)  # [B, T]
+        ids, labels, positions, tokens = make_batch(rows[s * a.batch:(s + 1) * a.batch])  # [B, T]
         t0 = time.perf_counter()
-        loss = model(input_ids=ids, labels=ids).loss
+        loss = model(input_ids=ids, labels=labels, position_ids=positions).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, a.max_grad_norm)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        steps.append({"tokens": a.batch * a.seq, "seconds": time.perf_counter() - t0, "loss": loss.item()})
+        steps.append({"tokens": tokens, "seconds": time.perf_counter() - t0, "loss": loss.item()})
     return {"steps": steps, "peak_rss_bytes": peak_rss_bytes(), "threads": torch.get_num_threads(),
             "trainable_parameters": sum(p.numel() for p in params), "adapter_dtypes": adapter_dtypes,
             "attn_implementation": model.config._attn_implementation, "torch": torch.__version__}
@@ -93,10 +125,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--matmul-peak", action="store_true")
     p.add_argument("--model")
-    p.add_argument("--data")
+    p.add_argument("--prepared")
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--seq", type=int, default=512)
     p.add_argument("--threads", type=int, required=True)
     p.add_argument("--dtype", choices=sorted(DTYPES), default="bf16")
     p.add_argument("--targets", default="all-linear")
@@ -110,8 +141,8 @@ def main():
     if a.matmul_peak:
         print(json.dumps(matmul_peak()))
         return
-    if not a.model or not a.data:
-        p.error("--model and --data are needed (or --matmul-peak)")
+    if not a.model or not a.prepared:
+        p.error("--model and --prepared are needed (or --matmul-peak)")
     print(json.dumps(train(a)))
 
 

@@ -18,7 +18,7 @@
 namespace loratune::cli {
 namespace {
 struct FinetuneArgs {
-  std::string out;
+  std::string out, profile;
   bool resume = false, force = false, dry_run = false;
 };
 
@@ -58,6 +58,7 @@ train::FinetuneRequest finetune_request(const Config& cfg, const FinetuneArgs& a
   req.out_dir = a.out;
   req.resume = a.resume;
   req.force = a.force;
+  req.profile_path = a.profile;
   req.resolved_config = [cfg](const LoraOptions& used) {
     Config c = cfg;
     if (c.lora.enabled) set_lora_config(c.lora, used);
@@ -143,6 +144,9 @@ void register_finetune(CLI::App& app, GlobalOptions& g, Action& action) {
   sub->add_flag("--resume", a->resume, "Continue from the run's latest checkpoint (exactly)");
   sub->add_flag("--force", a->force, "Start over in an existing run directory");
   sub->add_flag("--dry-run", a->dry_run, "Print the resolved config, parameter counts, steps and memory estimate");
+  sub->add_option("--profile", a->profile,
+                  "Write where the time of steps 2.. goes (operator self time by category: matmul, attention, "
+                  "loss, ...) to this JSON file");
   add_config_flag(*sub, g, "--model,-m", "model.path", "Base model: a Hugging Face directory or a GGUF file");
   add_config_flag(*sub, g, "--data,-d", "train.data", "Prepared dataset directory (loratune prepare)");
   add_config_flag(*sub, g, "--steps", "train.steps", "Optimizer steps (0 = from --epochs)");

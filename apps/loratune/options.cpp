@@ -108,6 +108,7 @@ train::TrainOptions train_options(const TrainConfig& t) {
   o.min_lr_ratio = t.min_lr_ratio;
   o.max_grad_norm = t.max_grad_norm;
   o.grad_checkpointing = t.grad_checkpointing;
+  o.fused_kernels = t.fused_kernels;
   o.shuffle = t.shuffle;
   o.eval_every = t.eval_every;
   o.eval_batches = t.eval_batches;

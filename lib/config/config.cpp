@@ -241,6 +241,9 @@ const std::vector<Field>& fields() {
         "Clip the global gradient norm to this; 0 = no clipping.", nonneg_f));
     t.push_back(make_field<TrainConfig, bool>("train.grad_checkpointing", &Config::train, &TrainConfig::grad_checkpointing,
         "Recompute each decoder layer in backward instead of keeping its activations (less memory, ~30% slower)."));
+    t.push_back(make_field<TrainConfig, bool>("train.fused_kernels", &Config::train, &TrainConfig::fused_kernels,
+        "Fused LoRA layers and a chunked loss at trained positions only (faster, less memory); false = plain "
+        "autograd ops, for checking a suspected kernel problem."));
     t.push_back(make_field<TrainConfig, bool>("train.shuffle", &Config::train, &TrainConfig::shuffle,
         "Shuffle rows every epoch (order from runtime.seed and the epoch)."));
     t.push_back(make_field<TrainConfig, int64_t>("train.eval_every", &Config::train, &TrainConfig::eval_every,

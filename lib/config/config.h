@@ -83,6 +83,7 @@ struct TrainConfig {
   double min_lr_ratio = 0.0;
   double max_grad_norm = 1.0;       // 0 = no clipping
   bool grad_checkpointing = false;
+  bool fused_kernels = true;
   bool shuffle = true;
   int64_t eval_every = 0;           // steps between validations; 0 = at the end only
   int64_t eval_batches = 0;         // 0 = the whole val split

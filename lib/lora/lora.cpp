@@ -193,16 +193,6 @@ LoraFactorImpl::LoraFactorImpl(torch::Tensor w) { weight = register_parameter("w
 LoraLinearAdapter::LoraLinearAdapter(LoraFactor a, LoraFactor b, double alpha, double scaling, double dropout)
     : a_(std::move(a)), b_(std::move(b)), alpha_(alpha), scaling_(scaling), dropout_(dropout) {}
 
-torch::Tensor LoraLinearAdapter::apply(const torch::Tensor& x, const torch::Tensor& base) {
-  auto h = x.to(torch::kFloat32);  // [*, in]
-  if (dropout_ > 0 && a_->is_training()) h = torch::dropout(h, dropout_, /*train=*/true);
-  // .to() is a no-op for the fp32 factors inject_lora creates; it keeps the math fp32 if a caller cast them.
-  auto delta = torch::linear(torch::linear(h, a_->weight.to(torch::kFloat32)), b_->weight.to(torch::kFloat32));
-  delta = delta * scaling_;  // [*, out]
-  if (base.scalar_type() == torch::kFloat32) return base + delta;
-  return (base.to(torch::kFloat32) + delta).to(base.scalar_type());
-}
-
 LoraInjection inject_lora(CausalLM& model, const LoraOptions& opts, uint64_t seed) {
   return inject_lora(model, plan_lora(model->hparams(), opts, TargetCheck::Strict), opts, seed);
 }

@@ -64,22 +64,30 @@ TORCH_MODULE(LoraFactor);
 
 // The adapter of one Linear [out, in]: y = base + scaling * B(A(dropout(x))), computed in fp32 with x cast
 // to fp32 and the sum cast back to the base output's dtype (PEFT's arithmetic). Dropout is active only while
-// lora_A is in training mode (model->train()), and draws from torch's default generator.
+// lora_A is in training mode (model->train()). While training, one autograd function computes the base
+// projection and the adapter together and keeps only x and x A^T [*, r] for backward (no fp32 copies of
+// x, no dropout mask): the mask is a counter-based hash of a key drawn from torch's default CPU generator,
+// regenerated in backward. Element i is dropped when 16 bits of splitmix64 of (key, i / 4) fall below
+// round(dropout * 65536); kept elements are scaled by 65536 / (65536 - that threshold), so the expected
+// value is x's exactly (the effective rate differs from `dropout` by at most 2^-17).
 class LoraLinearAdapter : public LinearAdapter {
  public:
   LoraLinearAdapter(LoraFactor a, LoraFactor b, double alpha, double scaling, double dropout);
-  // x [*, in], base [*, out] -> [*, out]
-  torch::Tensor apply(const torch::Tensor& x, const torch::Tensor& base) override;
+  // x [*, in], weight [out, in], bias [out] or undefined -> [*, out] (lora/lora_linear.cpp)
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) override;
   int64_t r() const { return a_->weight.size(0); }
   double alpha() const { return alpha_; }
   double scaling() const { return scaling_; }
   double dropout() const { return dropout_; }
+  // false: plain autograd ops while training too (PEFT's op sequence, torch's dropout), for comparison.
+  void set_fused(bool on) { fused_ = on; }
   const torch::Tensor& A() const { return a_->weight; }  // [r, in]
   const torch::Tensor& B() const { return b_->weight; }  // [out, r]
 
  private:
   LoraFactor a_, b_;
   double alpha_, scaling_, dropout_;
+  bool fused_ = true;
 };
 
 // Attaches a LoRA adapter to every targeted Linear (plan_lora with TargetCheck::Strict). A and B are created

@@ -114,6 +114,8 @@ const std::vector<InitPreset>& init_presets() {
       {"small", "4 layers, hidden 256: the bundled demo's scale", 256, 688, 4, 8, 4, 1024, true, 10000.0},
       {"smollm2-135m", "SmolLM2-135M shapes (30 layers, hidden 576, 9 heads, 3 KV heads)", 576, 1536, 30, 9, 3,
        8192, true, 100000.0},
+      {"tinyllama-1.1b", "TinyLlama-1.1B shapes (22 layers, hidden 2048, 32 heads, 4 KV heads, untied head)", 2048,
+       5632, 22, 32, 4, 2048, false, 10000.0},
   };
   return presets;
 }

@@ -26,8 +26,7 @@ LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) {
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  auto y = torch::linear(x, weight, bias);
-  return adapter ? adapter->apply(x, y) : y;
+  return adapter ? adapter->forward(x, weight, bias) : torch::linear(x, weight, bias);
 }
 
 EmbeddingImpl::EmbeddingImpl(int64_t vocab, int64_t dim) {
@@ -133,7 +132,10 @@ torch::Tensor AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
 #if LORATUNE_SDPA
   // LibTorch 2.x: fused attention (flash kernels on CPU and CUDA, fp32 softmax accumulation); mask is bool.
-  auto out = at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale);  // [B, nH, T, hd]
+  // An undefined mask means plain causal attention over T == S positions (DecoderImpl decides): the causal
+  // kernel skips the masked half.
+  auto out = mask.defined() ? at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale)
+                            : at::scaled_dot_product_attention(q, k, v, {}, 0.0, true, scale);  // [B, nH, T, hd]
 #else
   auto scores = torch::matmul(q, k.transpose(2, 3)) * scale;  // [B, nH, T, S]
   auto probs = torch::softmax(scores.to(torch::kFloat32) + mask, -1).to(q.scalar_type());
@@ -241,7 +243,11 @@ torch::Tensor DecoderImpl::forward(const torch::Tensor& input_ids, const Forward
     allowed = allowed.unsqueeze(0);  // [1, T, S]
   }
 #if LORATUNE_SDPA
-  auto mask = allowed.unsqueeze(1);  // [B|1, 1, T, S] bool, true = attend (scaled_dot_product_attention)
+  // [B|1, 1, T, S] bool, true = attend (scaled_dot_product_attention); undefined = its causal kernel, for the
+  // default mask without a cache (T == S) when no sliding window cuts it.
+  const bool plain_causal =
+      !opts.attention_mask.defined() && !opts.cache && (hp_.sliding_window <= 0 || S <= hp_.sliding_window);
+  auto mask = plain_causal ? torch::Tensor() : allowed.unsqueeze(1);
 #else
   auto mask = torch::zeros(allowed.sizes(), torch::TensorOptions().dtype(torch::kFloat32).device(device))
                   .masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity())
@@ -271,6 +277,10 @@ torch::Tensor CausalLMImpl::hidden_states(const torch::Tensor& input_ids, const 
 torch::Tensor CausalLMImpl::logits_from_hidden(const torch::Tensor& hidden) {
   if (lm_head.is_empty()) return torch::linear(hidden, model->embed_tokens->weight);
   return lm_head(hidden);
+}
+
+const torch::Tensor& CausalLMImpl::head_weight() const {
+  return lm_head.is_empty() ? model->embed_tokens->weight : lm_head->weight;
 }
 
 torch::Tensor CausalLMImpl::forward(const torch::Tensor& input_ids, const ForwardOptions& opts) {

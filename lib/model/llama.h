@@ -30,13 +30,13 @@ struct ForwardOptions {
   bool checkpoint_layers = false;
 };
 
-// An add-on to a Linear layer (e.g. a LoRA adapter, lib/lora): gets the layer input and the frozen
-// base output and returns the layer's output.
+// An add-on to a Linear layer (e.g. a LoRA adapter, lib/lora): computes the layer's whole output from its
+// input and the frozen base weight (so that it can fuse the base projection with its own work).
 class LinearAdapter {
  public:
   virtual ~LinearAdapter() = default;
-  // x [*, in], base [*, out] -> [*, out]
-  virtual torch::Tensor apply(const torch::Tensor& x, const torch::Tensor& base) = 0;
+  // x [*, in], weight [out, in], bias [out] or undefined -> [*, out]
+  virtual torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) = 0;
 };
 
 // y = x W^T + b, W [out, in] (HF nn.Linear layout), plus an optional adapter.
@@ -72,7 +72,7 @@ class AttentionImpl : public torch::nn::Module {
  public:
   AttentionImpl(const ModelHParams& hp, int64_t layer_index);
   // x [B, T, H], cos/sin [B, T, hd] (x's dtype), mask [B|1, 1, T, S] (additive fp32 on LibTorch 1.13,
-  // bool true = attend on 2.x) -> [B, T, H]
+  // bool true = attend on 2.x; undefined on 2.x = causal over T == S, the causal kernel) -> [B, T, H]
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, KVCache* cache);
   Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
@@ -126,6 +126,8 @@ class CausalLMImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& input_ids, const ForwardOptions& opts = {});
   torch::Tensor hidden_states(const torch::Tensor& input_ids, const ForwardOptions& opts = {});  // [B, T, H]
   torch::Tensor logits_from_hidden(const torch::Tensor& hidden);                                 // [B, T, V]
+  // The output projection's weight: lm_head's, or the input embedding's when they are tied. [V, H]
+  const torch::Tensor& head_weight() const;
   // A cache for `batch` sequences of up to `capacity` positions, on the weights' device and dtype.
   KVCache new_cache(int64_t batch, int64_t capacity) const;
   const ModelHParams& hparams() const { return hp_; }

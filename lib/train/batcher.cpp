@@ -70,6 +70,8 @@ Batch make_batch(const data::PreparedSplit& split, const std::vector<int64_t>& r
   const int64_t T = pad_to > 0 ? pad_to : longest;
 
   Batch batch;
+  batch.causal = sliding_window == 0 || T <= sliding_window;
+  for (const auto& v : views) batch.causal = batch.causal && v.n_samples <= 1;
   batch.input_ids = torch::zeros({B, T}, torch::kInt64);
   batch.targets = torch::full({B, T}, kIgnoreIndex, torch::kInt64);
   batch.position_ids = torch::zeros({B, T}, torch::kInt64);

@@ -19,6 +19,11 @@ struct Batch {
   torch::Tensor position_ids;    // [B, T] int64: restart at 0 at every packed sample start; 0 on padding
   torch::Tensor attention_mask;  // [B, T, T] bool, true = query t may attend key s: causal AND same
                                  // packed sample (block diagonal); a padding position attends only to itself
+  // True when attention_mask is the plain causal mask as far as real tokens go: every row holds one sample
+  // (no packing) and no sliding window cuts it. Padding then needs no mask of its own either: real queries
+  // never see the later padding keys, and padding positions have no targets. A model may then use its
+  // causal kernel instead of the mask (ForwardOptions without attention_mask).
+  bool causal = false;
   int64_t target_tokens = 0;     // number of targets != -100
   int64_t tokens = 0;            // real (non-padding) tokens
 

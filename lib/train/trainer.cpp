@@ -21,6 +21,7 @@
 #include "model/generate.h"
 #include "model/arch.h"
 #include "model/loader.h"
+#include "model/op_profile.h"
 #include "model/tensor_io.h"
 #include "tokenizer/tokenizer.h"
 #include "train/batcher.h"
@@ -92,6 +93,7 @@ class Trainer {
     } else {
       for (auto& p : lm_.model->parameters()) p.set_requires_grad(true);
     }
+    for (auto& m : lora_modules(lm_.model)) m.adapter->set_fused(t.fused_kernels);
     for (const auto& p : lm_.model->named_parameters(true))
       if (p.value().requires_grad()) {
         tr_.names.push_back(p.key());
@@ -176,6 +178,7 @@ class Trainer {
     std::vector<Batch> micro;
     int64_t targets = 0, tokens = 0;
     for (int64_t i = 0; i < t.grad_accum; ++i) {
+      ProfileScope scope("data");
       micro.push_back(make_batch(*data_->train, cursor_->next(), 0, lm_.hp.sliding_window).to(lm_.device));
       targets += micro.back().target_tokens;
       tokens += micro.back().tokens;
@@ -185,13 +188,23 @@ class Trainer {
       for (auto& b : micro) {
         ForwardOptions fo;
         fo.position_ids = b.position_ids;
-        fo.attention_mask = b.attention_mask;
+        if (!b.causal || !t.fused_kernels) fo.attention_mask = b.attention_mask;
         fo.checkpoint_layers = t.grad_checkpointing;
-        auto l = token_loss_sum(lm_.model->forward(b.input_ids, fo), b.targets) / static_cast<double>(targets);
+        torch::Tensor l;
+        if (t.fused_kernels) {
+          auto hidden = lm_.model->hidden_states(b.input_ids, fo);  // [B, T, H]
+          ProfileScope scope("loss");
+          l = head_loss_sum(hidden, lm_.model->head_weight(), b.targets) / static_cast<double>(targets);
+        } else {
+          auto logits = lm_.model->forward(b.input_ids, fo);  // [B, T, V]
+          ProfileScope scope("loss");
+          l = token_loss_sum(logits, b.targets) / static_cast<double>(targets);
+        }
         l.backward();
         loss += l.item<double>();
       }
     }
+    ProfileScope scope("optimizer");
     double norm = clip_grad_norm(tr_.params, t.max_grad_norm);
     if (!std::isfinite(loss) || !std::isfinite(norm)) {
       const auto ckpts = run_.checkpoints();
@@ -208,13 +221,20 @@ class Trainer {
 
   void loop() {
     const auto& t = req_.train;
+    if (!req_.profile_path.empty()) profile_ = std::make_unique<OpProfile>();
+    const int64_t first_step = st_.step;
     while (st_.step < plan_.total_steps) {
+      if (profile_ && (st_.step > first_step || st_.step + 1 == plan_.total_steps)) profile_->start();
       auto t0 = Clock::now();
       const double lr = lr_at(sched_, t.lr, st_.step, plan_.total_steps);
       auto [loss, norm, tokens] = train_step();
       ++st_.step;
       st_.tokens_seen += tokens;
       const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (profile_) {
+        profile_->stop();
+        (st_.step - 1 > first_step || st_.step == plan_.total_steps ? profiled_ : first_).push_back(secs);
+      }
       step_seconds_ += secs;
       ++steps_this_process_;
       json m{{"step", st_.step},   {"total_steps", plan_.total_steps}, {"epoch", cursor_->epoch()},
@@ -264,7 +284,21 @@ class Trainer {
     ++st_.metrics_lines;
   }
 
+  void write_profile() {
+    if (!profile_) return;
+    json p = profile_->report();
+    p["steps_profiled"] = profiled_.size();
+    p["step_seconds"] = profiled_;
+    p["first_step_seconds"] = first_.empty() ? json(nullptr) : json(first_.front());
+    p["rows_per_step"] = req_.train.batch_size * req_.train.grad_accum;
+    p["device"] = lm_.device.str();
+    p["dtype"] = dtype_label(lm_.dtype);
+    write_file_atomic(req_.profile_path, p.dump(2) + "\n");
+    profile_.reset();
+  }
+
   json finish() {
+    write_profile();
     if (last_checkpoint_step_ != st_.step) checkpoint();
     save_adapter(run_.final_dir(req_.lora));
     json s{{"steps", st_.step},
@@ -308,6 +342,8 @@ class Trainer {
   ScheduleOptions sched_;
   StepPlan plan_;
   std::unique_ptr<RowCursor> cursor_;
+  std::unique_ptr<OpProfile> profile_;
+  std::vector<double> profiled_, first_;  // step seconds of the profiled steps / of the step left out
   LoopState st_;
   int64_t last_checkpoint_step_ = -1, steps_this_process_ = 0;
   double step_seconds_ = 0, elapsed_before_ = 0;

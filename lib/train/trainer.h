@@ -27,6 +27,9 @@ struct TrainOptions {
   double min_lr_ratio = 0.0;
   double max_grad_norm = 1.0;   // 0 = no clipping
   bool grad_checkpointing = false;
+  // Fused LoRA layers (lora/lora.h) and the chunked loss at trained positions (head_loss_sum); false =
+  // plain autograd ops (PEFT's op sequence and a full [B, T, V] logits tensor), kept for comparison.
+  bool fused_kernels = true;
   bool shuffle = true;
   int64_t eval_every = 0;       // steps between validations; 0 = at the end only
   int64_t eval_batches = 0;     // 0 = the whole val split
@@ -48,6 +51,9 @@ struct FinetuneRequest {
   std::string out_dir;        // the run directory
   bool resume = false;        // continue from the latest valid checkpoint in out_dir
   bool force = false;         // start over in an existing run directory
+  // When set: where the time of steps 2.. goes (model/op_profile.h), written there as JSON at the end
+  // (step 1, with its one-time costs, is left out unless it is the only step).
+  std::string profile_path;
   // The run's config.resolved.json for the adapter options actually trained (lora_options, or the init
   // adapter's); written once when a new run starts. Required.
   std::function<std::string(const LoraOptions& used)> resolved_config;
