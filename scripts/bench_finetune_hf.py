@@ -78,7 +78,8 @@ def train(a):
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=DTYPES[a.dtype], attn_implementation="sdpa")
+    dev = torch.device(a.device)
+    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=DTYPES[a.dtype], attn_implementation="sdpa").to(dev)
     targets = "all-linear" if a.targets == "all-linear" else a.targets.split(",")
     cfg = LoraConfig(r=a.r, lora_alpha=a.alpha, lora_dropout=a.dropout, target_modules=targets, bias="none",
                      task_type="CAUSAL_LM")
@@ -91,31 +92,48 @@ def train(a):
     steps = []
     for s in range(a.steps):
         ids, labels, positions, tokens = make_batch(rows[s * a.batch:(s + 1) * a.batch])  # [B, T]
+        ids, labels, positions = ids.to(dev), labels.to(dev), positions.to(dev)
+        sync(dev)
         t0 = time.perf_counter()
         loss = model(input_ids=ids, labels=labels, position_ids=positions).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, a.max_grad_norm)
         opt.step()
         opt.zero_grad(set_to_none=True)
+        sync(dev)
         steps.append({"tokens": tokens, "seconds": time.perf_counter() - t0, "loss": loss.item()})
-    return {"steps": steps, "peak_rss_bytes": peak_rss_bytes(), "threads": torch.get_num_threads(),
+    out = {"steps": steps, "peak_rss_bytes": peak_rss_bytes(), "device": str(dev), "threads": torch.get_num_threads(),
             "trainable_parameters": sum(p.numel() for p in params), "adapter_dtypes": adapter_dtypes,
             "attn_implementation": model.config._attn_implementation, "torch": torch.__version__}
+    if dev.type == "cuda":
+        out["peak_gpu_bytes"] = torch.cuda.max_memory_allocated(dev)
+        out["gpu"] = torch.cuda.get_device_name(dev)
+    return out
 
 
-def matmul_peak(n=2048, seconds=3.0):
+def sync(dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def matmul_peak(device="cpu", n=2048, seconds=3.0):
     """Best sustained GFLOP/s of torch.mm on [n, n] x [n, n] per dtype (best of 1-second windows)."""
-    out = {"n": n, "threads": torch.get_num_threads(), "torch": torch.__version__}
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        n = 8192
+    out = {"n": n, "device": str(dev), "threads": torch.get_num_threads(), "torch": torch.__version__}
     for label in ("bf16", "fp32"):
-        x = torch.randn(n, n).to(DTYPES[label])
-        y = torch.randn(n, n).to(DTYPES[label])
-        torch.mm(x, y)  # warm up (oneDNN primitive creation)
+        x = torch.randn(n, n, device=dev).to(DTYPES[label])
+        y = torch.randn(n, n, device=dev).to(DTYPES[label])
+        torch.mm(x, y)  # warm up (oneDNN primitive creation / cuBLAS handles)
+        sync(dev)
         best, end = 0.0, time.perf_counter() + seconds
         while time.perf_counter() < end:
             t0, reps = time.perf_counter(), 0
             while time.perf_counter() - t0 < seconds / 3:
                 torch.mm(x, y)
                 reps += 1
+            sync(dev)
             best = max(best, 2.0 * n**3 * reps / (time.perf_counter() - t0) / 1e9)
         out[f"{label}_gflops"] = best
     return out
@@ -136,10 +154,11 @@ def main():
     p.add_argument("--dropout", type=float, default=0.05)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--max-grad-norm", type=float, default=1.0)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     if a.matmul_peak:
-        print(json.dumps(matmul_peak()))
+        print(json.dumps(matmul_peak(a.device)))
         return
     if not a.model or not a.prepared:
         p.error("--model and --prepared are needed (or --matmul-peak)")
