@@ -173,6 +173,12 @@ namespace {
 // use_reentrant=True): forward runs without building a graph; backward re-runs the layer with grad
 // enabled from the saved input and back-propagates through it, accumulating parameter grads directly.
 struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
+  // An autograd Function's tensor inputs must be defined (LibTorch 2.x describes each one): "no mask"
+  // (causal attention, see Batch::causal) travels as an empty 1-D tensor.
+  static torch::Tensor pack_mask(const torch::Tensor& m) { return m.defined() ? m : torch::empty({0}); }
+  static torch::Tensor unpack_mask(const torch::Tensor& m) {
+    return m.dim() == 1 && m.numel() == 0 ? torch::Tensor() : m;
+  }
   // x [B, T, H] (must require grad so that backward is reached), cos/sin [B, T, hd], mask [B|1, 1, T, S]
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, torch::Tensor cos,
                                torch::Tensor sin, torch::Tensor mask, int64_t layer_ptr) {
@@ -180,7 +186,7 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
     ctx->saved_data["layer"] = layer_ptr;
     ctx->saved_data["rng"] = at::detail::getDefaultCPUGenerator().get_state();
     ctx->save_for_backward({x, cos, sin, mask});
-    return layer->forward(x, cos, sin, mask, nullptr);
+    return layer->forward(x, cos, sin, unpack_mask(mask), nullptr);
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -194,7 +200,7 @@ struct CheckpointedLayer : public torch::autograd::Function<CheckpointedLayer> {
     torch::Tensor y;
     {
       torch::AutoGradMode enable(true);
-      y = layer->forward(x, saved[1], saved[2], saved[3], nullptr);
+      y = layer->forward(x, saved[1], saved[2], unpack_mask(saved[3]), nullptr);
     }
     gen.set_state(now);
     torch::autograd::backward({y}, {grads[0]});
@@ -258,7 +264,7 @@ torch::Tensor DecoderImpl::forward(const torch::Tensor& input_ids, const Forward
   const bool checkpoint = opts.checkpoint_layers && !opts.cache && torch::GradMode::is_enabled();
   if (checkpoint && !h.requires_grad()) h = h.detach().requires_grad_(true);  // reach backward (frozen embeddings)
   for (auto& layer : layer_list) {
-    h = checkpoint ? CheckpointedLayer::apply(h, cos, sin, mask, reinterpret_cast<int64_t>(layer.get()))
+    h = checkpoint ? CheckpointedLayer::apply(h, cos, sin, CheckpointedLayer::pack_mask(mask), reinterpret_cast<int64_t>(layer.get()))
                    : layer(h, cos, sin, mask, opts.cache);
   }
   if (opts.cache) opts.cache->length = S;
