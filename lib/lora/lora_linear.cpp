@@ -93,8 +93,10 @@ struct LoraLinearFn : public torch::autograd::Function<LoraLinearFn> {
                                double p) {
     DropMask m = DropMask::of_rate(p, p > 0 ? draw_key() : 0);
     torch::Tensor keep;
-    if (p > 0 && !x.is_cpu()) keep = torch::rand(x.sizes(), x.options().dtype(torch::kFloat32)).ge(p);
-    if (p > 0 && !x.is_cpu()) m.scale = static_cast<float>(1.0 / (1.0 - p));
+    if (p > 0 && !x.is_cpu()) {
+      keep = torch::rand(x.sizes(), x.options().dtype(torch::kFloat32)).ge(p);
+      m.scale = static_cast<float>(1.0 / (1.0 - p));
+    }
     auto y = torch::linear(x, w, bias.has_value() ? *bias : torch::Tensor());  // [N, out]
     const auto xa = torch::mm(dropped(x, p, m, keep), a.t());            // [N, r] fp32
     y.add_(torch::mm(xa, b.t()), scaling);                               // fp32 sum, rounded once

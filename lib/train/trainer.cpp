@@ -224,7 +224,9 @@ class Trainer {
     if (!req_.profile_path.empty()) profile_ = std::make_unique<OpProfile>();
     const int64_t first_step = st_.step;
     while (st_.step < plan_.total_steps) {
-      if (profile_ && (st_.step > first_step || st_.step + 1 == plan_.total_steps)) profile_->start();
+      // The first step of this process is left out (one-off kernel selection), unless it is the only one.
+      const bool profiled = profile_ && (st_.step > first_step || st_.step + 1 == plan_.total_steps);
+      if (profiled) profile_->start();
       auto t0 = Clock::now();
       const double lr = lr_at(sched_, t.lr, st_.step, plan_.total_steps);
       auto [loss, norm, tokens] = train_step();
@@ -233,7 +235,7 @@ class Trainer {
       const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
       if (profile_) {
         profile_->stop();
-        (st_.step - 1 > first_step || st_.step == plan_.total_steps ? profiled_ : first_).push_back(secs);
+        (profiled ? profiled_ : first_).push_back(secs);
       }
       step_seconds_ += secs;
       ++steps_this_process_;
