@@ -1,5 +1,7 @@
 // End-to-end tests of `loratune finetune` through the real binary: overfitting, exact resume, signals,
 // the NaN guard, dataset/tokenizer mismatch, generate with the trained adapter.
+#include <algorithm>
+#include <cmath>
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -253,5 +255,40 @@ TEST_CASE("finetune guards: NaN, tokenizer mismatch, dry run, full fine-tune", "
       REQUIRE(fs::exists(out + "/model/" + f));
       CHECK(lt_test::read_file(out + "/model/" + f) == lt_test::read_file(base + "/" + f));
     }
+  }
+}
+
+TEST_CASE("finetune --profile reports where the time went; fused kernels off trains the same", "[cli][finetune]") {
+  lt_test::TempDir tmp;
+  const std::string args = "--steps 3 --dtype fp32 --set lora.dropout=0 --set train.shuffle=false";
+  auto fused = tmp.file("fused"), plain = tmp.file("plain"), prof = tmp.file("profile.json");
+  auto r = run_loratune(finetune(fused, args + " --profile " + shell_quote(prof)));
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  auto p = json::parse(lt_test::read_file(prof));
+  CHECK(p["steps_profiled"] == 2);  // the first step (kernel selection) is left out
+  CHECK(p["step_seconds"].size() == 2);
+  CHECK(p["first_step_seconds"].is_number());
+  CHECK(p["wall_s"].get<double>() > 0);
+  double shares = 0, matmul = 0;
+  for (const auto& c : p["categories"]) {
+    shares += c["share"].get<double>();
+    if (c["name"] == "matmul") matmul = c["seconds"].get<double>();
+  }
+  CHECK(matmul > 0);
+  CHECK(shares <= 1.0 + 1e-6);
+  CHECK(!p["ops"].empty());
+
+  auto q = run_loratune(finetune(plain, args + " --set train.fused_kernels=false"));
+  INFO(q.err);
+  REQUIRE(q.code == 0);
+  auto mf = metrics(fused), mp = metrics(plain);
+  REQUIRE(mf.size() == mp.size());
+  REQUIRE(mf.size() >= 3);
+  // Same math in another order (fused LoRA node, chunked loss): fp32 summation differences only.
+  for (size_t i = 0; i < mf.size(); ++i) {
+    if (!mf[i].contains("loss")) continue;
+    const double a = mf[i]["loss"].get<double>(), b = mp[i]["loss"].get<double>();
+    CHECK(std::abs(a - b) <= 1e-4 * std::max(1.0, std::abs(b)));
   }
 }
