@@ -79,6 +79,8 @@ void register_eval(CLI::App& app, GlobalOptions& g, Action& action) {
   add_config_flag(*sub, g, "--max-batches", "eval.max_batches", "Evaluate only the first N batches (0 = all)");
   add_config_flag(*sub, g, "--prompts", "eval.prompts", "JSONL of {\"prompt\"|\"messages\", \"reference\"}");
   add_config_flag(*sub, g, "--max-samples", "eval.max_samples", "Evaluate only the first N prompts (0 = all)");
+  add_config_flag(*sub, g, "--prompt-batch-size", "eval.prompt_batch_size",
+                  "Prompts generated together (1 = one at a time; same greedy outputs)");
   add_config_flag(*sub, g, "--template", "data.template", "Chat template for --prompts (default: as prepare)");
   add_template_var_flag(*sub, g);
   add_config_flag(*sub, g, "--max-new-tokens,-n", "generate.max_new_tokens", "Maximum tokens per answer");

@@ -126,6 +126,7 @@ eval::EvalOptions eval_options(const EvalConfig& e) {
   o.max_batches = e.max_batches;
   o.prompts = e.prompts;
   o.max_samples = e.max_samples;
+  o.prompt_batch_size = e.prompt_batch_size;
   o.gates = e.gates;
   return o;
 }

@@ -302,6 +302,8 @@ const std::vector<Field>& fields() {
         "JSONL of {\"prompt\" or \"messages\", \"reference\"} for generation metrics (decoding per [generate]); empty = none."));
     t.push_back(make_field<EvalConfig, int64_t>("eval.max_samples", &Config::eval, &EvalConfig::max_samples,
         "Generation samples evaluated (from the top of the file); 0 = all.", nonneg_i));
+    t.push_back(make_field<EvalConfig, int64_t>("eval.prompt_batch_size", &Config::eval, &EvalConfig::prompt_batch_size,
+        "Prompts generated together (KV cache per row, finished rows dropped); 1 = one at a time.", positive_i));
     t.push_back(make_field<EvalConfig, std::vector<std::string>>("eval.gates", &Config::eval, &EvalConfig::gates,
         "Pass/fail bounds such as \"ppl<=12.5\" or \"delta.loss<=-0.1\"; a failing gate makes eval exit 3."));
     return t;

@@ -101,6 +101,7 @@ struct EvalConfig {
   int64_t max_batches = 0;     // 0 = the whole split
   std::string prompts;         // JSONL of {"prompt"|"messages", "reference"}; "" = no generation eval
   int64_t max_samples = 0;     // generation samples evaluated; 0 = all
+  int64_t prompt_batch_size = 16;  // prompts generated together; 1 = one at a time
   std::vector<std::string> gates;  // "metric<=bound", ... (exit 3 when one fails)
 };
 

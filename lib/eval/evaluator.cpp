@@ -87,6 +87,7 @@ ModelResult evaluate_model(const EvalRequest& req, const ModelSpec& spec, const 
     go.template_vars = req.template_vars.empty() && req.template_name.empty() ? manifest_vars : req.template_vars;
     r.template_vars = go.template_vars;
     go.sampling = with_model_eos(req.sampling, im.tok, im.lm.hp);
+    go.batch_size = req.eval.prompt_batch_size;
     go.on_progress = progress("generate", Clock::now());
     r.gen = evaluate_generation(im.lm.model, im.tok, plan.samples, go);
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <numeric>
 
 #include "core/error.h"
 #include "core/fs.h"
@@ -14,6 +15,8 @@
 namespace loratune::eval {
 namespace {
 using json = nlohmann::json;
+
+constexpr int64_t kPrefillScoreBytes = int64_t{1} << 29;  // 512 MiB of attention scores per batch prefill
 
 constexpr const char* kSampleForm =
     "each line must be {\"prompt\": \"...\", \"reference\": \"...\"} or "
@@ -93,34 +96,72 @@ GenerationEvalResult evaluate_generation(CausalLM& model, const Tokenizer& tok,
   const auto t0 = std::chrono::steady_clock::now();
   const auto total = static_cast<int64_t>(samples.size());
   const data::PromptTemplate prompts(opts.template_name, tok, opts.template_vars);
+  LT_CHECK(opts.batch_size >= 1, "evaluate_generation: batch_size must be >= 1");
+  std::vector<std::vector<int>> prompt_ids(samples.size());
   bool warned_length = false;
   for (int64_t i = 0; i < total; ++i) {
     const GenerationSample& s = samples[static_cast<size_t>(i)];
-    SamplingOptions so = opts.sampling;
-    so.seed = opts.sampling.seed + static_cast<uint64_t>(i);
-    const std::vector<int> prompt = prompts.ids(s.record);
-    if (static_cast<int64_t>(prompt.size()) + so.max_new_tokens > model->hparams().max_position_embeddings &&
-        !warned_length) {
+    prompt_ids[i] = prompts.ids(s.record);
+    if (static_cast<int64_t>(prompt_ids[i].size()) + opts.sampling.max_new_tokens >
+            model->hparams().max_position_embeddings && !warned_length) {
       log::warn(s.record.source + ":" + std::to_string(s.record.line) + ": the prompt (" +
-                std::to_string(prompt.size()) + " tokens) + max_new_tokens exceeds the model's " +
+                std::to_string(prompt_ids[i].size()) + " tokens) + max_new_tokens exceeds the model's " +
                 "max_position_embeddings (" + std::to_string(model->hparams().max_position_embeddings) +
                 "); answers may degrade (warned once)");
       warned_length = true;
     }
-    const GenerationResult g = generate(model, tok, prompt, so);
-    GenerationOutput o;
-    o.output = g.text;
-    o.finish_reason = g.finish_reason;
-    o.prompt_tokens = g.prompt_tokens;
-    o.generated_tokens = static_cast<int64_t>(g.tokens.size());
-    o.scores = score_text(g.text, s.reference);
-    res.generated_tokens += o.generated_tokens;
+  }
+  // Similar lengths share a batch (less padding); the stable sort keeps file order among equal lengths.
+  std::vector<int64_t> order(samples.size());
+  std::iota(order.begin(), order.end(), 0);
+  if (opts.batch_size > 1)
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return prompt_ids[a].size() < prompt_ids[b].size(); });
+  res.outputs.resize(samples.size());
+  int64_t done = 0;
+  for (int64_t begin = 0; begin < total; begin += opts.batch_size) {
+    // Prompts sorted by length: the batch's longest is its last. Its prefill attention scores (fp32
+    // [n, heads, T, T]) stay within kPrefillScoreBytes, so one long prompt does not take n times the memory.
+    int64_t n = 1;
+    const auto heads = model->hparams().num_heads;
+    while (n < opts.batch_size && begin + n < total) {
+      const auto T = static_cast<int64_t>(prompt_ids[order[begin + n]].size());
+      if ((n + 1) * heads * T * T * 4 > kPrefillScoreBytes) break;
+      ++n;
+    }
+    std::vector<std::vector<int>> batch;
+    std::vector<uint64_t> seeds;
+    for (int64_t j = begin; j < begin + n; ++j) {
+      batch.push_back(prompt_ids[order[j]]);
+      seeds.push_back(opts.sampling.seed + static_cast<uint64_t>(order[j]));
+    }
+    std::vector<GenerationResult> gens;
+    if (n == 1) {
+      SamplingOptions so = opts.sampling;
+      so.seed = seeds[0];
+      gens.push_back(generate(model, tok, batch[0], so));
+    } else {
+      gens = generate_batch(model, tok, batch, opts.sampling, seeds);
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t i = order[begin + j];
+      const GenerationResult& g = gens[j];
+      GenerationOutput& o = res.outputs[i];
+      o.output = g.text;
+      o.finish_reason = g.finish_reason;
+      o.prompt_tokens = g.prompt_tokens;
+      o.generated_tokens = static_cast<int64_t>(g.tokens.size());
+      o.scores = score_text(g.text, samples[i].reference);
+      res.generated_tokens += o.generated_tokens;
+    }
+    done += n;
+    if (opts.on_progress) opts.on_progress(done, total, res.generated_tokens);
+  }
+  for (const GenerationOutput& o : res.outputs) {  // in file order, whatever the batches
     res.mean.exact_match += o.scores.exact_match;
     res.mean.contains += o.scores.contains;
     res.mean.token_f1 += o.scores.token_f1;
     res.mean.rouge_l += o.scores.rouge_l;
-    res.outputs.push_back(std::move(o));
-    if (opts.on_progress) opts.on_progress(i + 1, total, res.generated_tokens);
   }
   if (total > 0) {
     const double n = static_cast<double>(total);

@@ -43,6 +43,7 @@ struct GenerationEvalOptions {
   std::string template_name = "plain";
   std::map<std::string, std::string> template_vars;  // the model's template: name -> JSON value text
   SamplingOptions sampling;  // eos_ids filled by the caller; sample i uses seed sampling.seed + i
+  int64_t batch_size = 16;   // prompts generated together (generate_batch); 1 = one at a time (generate)
   std::function<void(int64_t, int64_t, int64_t)> on_progress;  // samples done, total, tokens generated
 };
 
@@ -53,8 +54,10 @@ struct GenerationEvalResult {
   double seconds = 0;
 };
 
-// Generates an answer for every sample, one sample at a time with the KV cache (no batching across
-// samples), without gradients, and scores it.
+// Generates an answer for every sample, without gradients, and scores it. Samples are generated in
+// batches of opts.batch_size prompts of similar length (sorted by prompt length; outputs stay in file
+// order), each batch with one KV cache row per prompt and finished rows dropped; batch_size 1 generates
+// one sample at a time.
 GenerationEvalResult evaluate_generation(CausalLM& model, const Tokenizer& tok,
                                          const std::vector<GenerationSample>& samples,
                                          const GenerationEvalOptions& opts);

@@ -29,6 +29,15 @@ GenerationResult generate(CausalLM& model, const Tokenizer& tok, const std::vect
                           const SamplingOptions& opts,
                           const std::function<void(const std::string&)>& on_text = {});
 
+// Generates from several prompts at once, each with the seed at its index: the prompts are left-padded to
+// the longest into one batch (padding masked out, positions per row), decoded together with one KV cache
+// row each, and a row that ends (EOS, stop string, max_new_tokens) leaves the batch and the cache. Each
+// result equals generate() on that prompt alone up to floating-point summation order (greedy: the same
+// tokens unless two logits tie within rounding); prefill/decode seconds are the batch's.
+std::vector<GenerationResult> generate_batch(CausalLM& model, const Tokenizer& tok,
+                                             const std::vector<std::vector<int>>& prompts,
+                                             const SamplingOptions& opts, const std::vector<uint64_t>& seeds);
+
 }  // namespace loratune
 
 

@@ -257,6 +257,18 @@ TEST_CASE("eval on prompts: greedy and deterministic, outputs beside the report,
   CHECK(lines[1]["reference"] == "copyright license");
   CHECK(lines[1]["generated_tokens"].get<int64_t>() <= 12);
 
+  SECTION("one prompt at a time gives the outputs of the batched default") {
+    run_json(eval_cmd(args + " --force --prompt-batch-size 1"));
+    const auto single = read_jsonl(tmp.file("r/report.outputs.jsonl"));
+    REQUIRE(single.size() == 2);
+    CHECK(single[0]["output"] == lines[0]["output"]);
+    CHECK(single[1]["output"] == lines[1]["output"]);
+    CHECK(single[1]["finish_reason"] == lines[1]["finish_reason"]);
+    auto bad = run_loratune(eval_cmd(args + " --force --prompt-batch-size 0"));
+    CHECK(bad.code == 2);
+    CHECK_THAT(bad.err, Contains("eval.prompt_batch_size"));
+  }
+
   SECTION("a second run gives the same outputs") {
     run_json(eval_cmd(args + " --force"));
     const auto again = read_jsonl(tmp.file("r/report.outputs.jsonl"));

@@ -6,7 +6,10 @@
 #include "core/error.h"
 #include "data/templates.h"
 #include "eval/generation_eval.h"
+#include "model/generate.h"
+#include "model/loader.h"
 #include "test_util.h"
+#include "tokenizer/tokenizer.h"
 
 using namespace loratune;
 using namespace loratune::data;
@@ -138,4 +141,104 @@ TEST_CASE("prompts JSONL: samples, ids, limits and errors naming file:line", "[e
     CHECK_THAT(input_error([&] { eval::read_generation_samples(f); }), Contains("no samples"));
     CHECK_THAT(input_error([&] { eval::read_generation_samples(tmp.file("none.jsonl")); }), Contains("not found"));
   }
+}
+
+namespace {
+const Tokenizer& decode_tokenizer() {  // 400 pieces: decodes every id of the fixture models (vocab <= 128)
+  static lt_test::TempDir dir("lt-gen-tok");
+  static const Tokenizer tok = [] {
+    TokenizerTrainOptions t;
+    t.corpus_files = {lt_test::fixture("text/corpus.txt")};
+    t.vocab_size = 400;
+    const std::string p = dir.file("tokenizer.model");
+    train_tokenizer(t, p);
+    return Tokenizer::from_file(p);
+  }();
+  return tok;
+}
+
+std::string show_tokens(const std::vector<int>& t) {
+  std::string s;
+  for (int id : t) s += std::to_string(id) + " ";
+  return s;
+}
+}  // namespace
+
+TEST_CASE("batched generation equals one prompt at a time", "[eval][generate]") {
+  // fp32 fixtures: GQA, tied embeddings, a sliding window of 4 (mistral_sliding: prompts longer than the
+  // window), qwen3's q/k norms. Prompts of 1..13 tokens (left padding up to 12 slots); rows end at EOS at
+  // different steps and leave the batch (a wrong cache compaction or mask changes the later tokens).
+  torch::NoGradGuard ng;
+  const Tokenizer& tok = decode_tokenizer();
+  for (const char* name : {"llama_gqa_headdim", "llama_tied_linear", "mistral_sliding", "qwen3"}) {
+    SECTION(name) {
+      auto lm = load_model(lt_test::fixture(std::string("models/") + name), LoadOptions::cpu());
+      const int64_t V = lm.hp.vocab_size;
+      std::vector<std::vector<int>> prompts;
+      for (int i = 0; i < 7; ++i) {
+        std::vector<int> p;
+        for (int t = 0; t < 1 + (i * 5) % 13; ++t) p.push_back(static_cast<int>((i * 37 + t * 11 + 3) % V));
+        prompts.push_back(p);
+      }
+      for (double temperature : {0.0, 0.9}) {
+        SamplingOptions so;
+        so.max_new_tokens = 9;
+        so.temperature = temperature;
+        so.top_k = temperature > 0 ? 20 : 0;
+        std::vector<uint64_t> seeds;
+        for (size_t i = 0; i < prompts.size(); ++i) seeds.push_back(100 + i);
+        // EOS: the third token row 0 generates without one, so that some rows end early.
+        SamplingOptions probe = so;
+        probe.seed = seeds[0];
+        const auto first = generate(lm.model, tok, prompts[0], probe);
+        REQUIRE(first.tokens.size() == 9);
+        so.eos_ids = {first.tokens[2]};
+
+        const auto batched = generate_batch(lm.model, tok, prompts, so, seeds);
+        REQUIRE(batched.size() == prompts.size());
+        int ended_early = 0;
+        for (size_t i = 0; i < prompts.size(); ++i) {
+          SamplingOptions one = so;
+          one.seed = seeds[i];
+          const auto single = generate(lm.model, tok, prompts[i], one);
+          INFO(name << " temperature " << temperature << " prompt " << i << ": batched "
+                    << show_tokens(batched[i].tokens) << "| single " << show_tokens(single.tokens));
+          CHECK(batched[i].tokens == single.tokens);
+          CHECK(batched[i].text == single.text);
+          CHECK(batched[i].finish_reason == single.finish_reason);
+          CHECK(batched[i].prompt_tokens == static_cast<int64_t>(prompts[i].size()));
+          if (single.finish_reason == "eos") ++ended_early;
+        }
+        CHECK(ended_early >= 1);
+        CHECK(ended_early < static_cast<int>(prompts.size()));  // rows left the batch while others went on
+      }
+    }
+  }
+}
+
+TEST_CASE("batched generation honours stop strings per row and checks every prompt", "[eval][generate]") {
+  torch::NoGradGuard ng;
+  const Tokenizer& tok = decode_tokenizer();
+  auto lm = load_model(lt_test::fixture("models/llama_gqa_headdim"), LoadOptions::cpu());
+  const std::vector<std::vector<int>> prompts = {{5, 6, 7}, {9}, {11, 12, 13, 14, 15}};
+  SamplingOptions so;
+  so.max_new_tokens = 12;
+  const auto plain = generate_batch(lm.model, tok, prompts, so, {1, 2, 3});
+  // A stop string: the first two characters row 1 generates.
+  REQUIRE(plain[1].text.size() >= 2);
+  so.stop = {plain[1].text.substr(0, 2)};
+  const auto stopped = generate_batch(lm.model, tok, prompts, so, {1, 2, 3});
+  CHECK(stopped[1].finish_reason == "stop");
+  CHECK(stopped[1].text.empty());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    SamplingOptions one = so;
+    one.seed = i + 1;
+    const auto single = generate(lm.model, tok, prompts[i], one);
+    CHECK(stopped[i].text == single.text);
+    CHECK(stopped[i].finish_reason == single.finish_reason);
+  }
+  CHECK(generate_batch(lm.model, tok, {}, so, {}).empty());
+  CHECK_THAT(input_error([&] { generate_batch(lm.model, tok, {{1, 2}, {}}, so, {1, 2}); }), Contains("empty"));
+  CHECK_THAT(input_error([&] { generate_batch(lm.model, tok, {{1, 2}, {1, 500}}, so, {1, 2}); }),
+             Contains("500") && Contains("vocabulary"));
 }
