@@ -16,6 +16,10 @@ keeps packed samples apart (find_packed_sequence_indices) exactly as loratune's 
 Modes:
   --matmul-peak                      best GFLOP/s of torch.mm on 2048x2048 matrices (bf16 and fp32)
   --model DIR --prepared DATA_DIR ... train; one JSON document on stdout (per-step seconds, losses, peak RSS)
+  --forward --model DIR --prepared DATA_DIR ...
+                                     loss evaluation as transformers users run it (scripts/bench-eval.sh):
+                                     model.eval(), torch.no_grad(), model(input_ids, labels=..., position_ids=...)
+                                     .loss per batch of rows, no adapter; per-batch seconds, tokens, loss
 """
 import argparse
 import json
@@ -111,6 +115,32 @@ def train(a):
     return out
 
 
+def forward(a):
+    from transformers import AutoModelForCausalLM
+
+    dev = torch.device(a.device)
+    model = AutoModelForCausalLM.from_pretrained(a.model, dtype=DTYPES[a.dtype], attn_implementation="sdpa").to(dev)
+    model.eval()
+    rows = read_prepared(a.prepared, a.steps * a.batch)
+    batches = []
+    with torch.no_grad():
+        for s in range(a.steps):
+            ids, labels, positions, tokens = make_batch(rows[s * a.batch:(s + 1) * a.batch])
+            ids, labels, positions = ids.to(dev), labels.to(dev), positions.to(dev)
+            sync(dev)
+            t0 = time.perf_counter()
+            loss = model(input_ids=ids, labels=labels, position_ids=positions).loss
+            sync(dev)
+            batches.append({"tokens": tokens, "seconds": time.perf_counter() - t0, "loss": loss.item(),
+                            "targets": int((labels[:, 1:] != -100).sum())})
+    out = {"batches": batches, "peak_rss_bytes": peak_rss_bytes(), "device": str(dev),
+           "threads": torch.get_num_threads(), "attn_implementation": model.config._attn_implementation,
+           "torch": torch.__version__}
+    if dev.type == "cuda":
+        out["peak_gpu_bytes"] = torch.cuda.max_memory_allocated(dev)
+    return out
+
+
 def sync(dev):
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
@@ -142,6 +172,7 @@ def matmul_peak(device="cpu", n=2048, seconds=3.0):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--matmul-peak", action="store_true")
+    p.add_argument("--forward", action="store_true", help="loss evaluation (no grad) instead of training")
     p.add_argument("--model")
     p.add_argument("--prepared")
     p.add_argument("--steps", type=int, default=8)
@@ -162,7 +193,7 @@ def main():
         return
     if not a.model or not a.prepared:
         p.error("--model and --prepared are needed (or --matmul-peak)")
-    print(json.dumps(train(a)))
+    print(json.dumps(forward(a) if a.forward else train(a)))
 
 
 if __name__ == "__main__":
