@@ -116,7 +116,7 @@ parity() {
   [[ -d "$model" ]] || "$bin" init --out "$model" --arch "$arch" --preset tiny --init-std 0.1 \
     --tokenizer "$work/tok/tokenizer.model" --log-level warn >/dev/null
   local ids='[[1,17,42,99,5,260,7,301,11,64,3,200],[1,8,8,150,399,2,77,12,90,33,14,6]]'
-  "$bin"-logits --model "$model" --ids "$ids" --device "$device" --dtype "$dtype" --out "$work/lt-$arch-$dtype.st" &&
+  "$build_dir/apps/tools/loratune-logits" --model "$model" --ids "$ids" --device "$device" --dtype "$dtype" --out "$work/lt-$arch-$dtype.st" &&
   "${py[@]}" - "$model" "$ids" "$device" "$dtype" "$work/lt-$arch-$dtype.st" <<'PY'
 import json, sys
 import torch
