@@ -116,7 +116,7 @@ const std::vector<InitPreset>& init_presets() {
        8192, true, 100000.0},
       {"tinyllama-1.1b", "TinyLlama-1.1B shapes (22 layers, hidden 2048, 32 heads, 4 KV heads, untied head)", 2048,
        5632, 22, 32, 4, 2048, false, 10000.0},
-      {"llama3.2-1b", "Llama-3.2-1B shapes (16 layers, hidden 2048, 32 heads, 8 KV heads, tied; pass --vocab-size 128256)",
+      {"llama3.2-1b", "Llama-3.2-1B shapes (16 layers, hidden 2048, 32 heads, 8 KV heads, tied; vocabulary 128256)",
        2048, 8192, 16, 32, 8, 8192, true, 500000.0},
       {"mistral-7b", "Mistral-7B shapes (32 layers, hidden 4096, 32 heads, 8 KV heads, intermediate 14336, untied)",
        4096, 14336, 32, 32, 8, 32768, false, 1000000.0},
