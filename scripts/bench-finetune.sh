@@ -58,16 +58,9 @@ done
 scripts/refpy -c 'import transformers, peft' 2>/dev/null ||
   { echo "error: the reference venv is missing: run scripts/setup.sh --test" >&2; exit 2; }
 
-declare -A bins
-IFS=',' read -r -a build_list <<<"$builds"
-for b in "${build_list[@]}"; do
-  case "$b" in
-    debian) LORATUNE_TORCH=debian scripts/build.sh --target loratune >/dev/null; bins[$b]=build/apps/loratune/loratune ;;
-    pip) LORATUNE_TORCH=pip scripts/build.sh --target loratune >/dev/null; bins[$b]=build-torch2/apps/loratune/loratune ;;
-    *) echo "error: --builds takes debian and/or pip, not '$b'" >&2; exit 2 ;;
-  esac
-done
-lt0=${bins[${build_list[0]}]}
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
+bench_builds "$builds"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 
 # Shapes: name | model (init flags, or "fixture" = the real SmolLM2-135M-Instruct) | data (random or chat) |
